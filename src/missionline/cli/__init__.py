@@ -1,0 +1,1 @@
+"""The command-line interface: a thin front of the Python API."""

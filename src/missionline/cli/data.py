@@ -1,0 +1,146 @@
+"""Commands that create workspaces and move data: init, import, export, generate, demo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from missionline.cli.options import DbOption, WorkspaceOption
+from missionline.cli.output import console, err_console
+from missionline.cli.progress import progress_bar
+from missionline.data.importer import LoadReport
+from missionline.workspace import PLAN_FILE, Workspace
+
+DEMO_FOLDER = Path("missionline-demo")
+DEMO_LEADS = 20_000
+
+
+def print_load(report: LoadReport) -> None:
+    """Summarise an import: rows inserted, updated and unchanged per table, then warnings."""
+    for load in report.tables:
+        console.print(
+            f"{load.table:<18} {load.rows:>10,} rows: {load.inserted:,} inserted, "
+            f"{load.updated:,} updated, {load.unchanged:,} unchanged",
+            highlight=False,
+        )
+    for warning in report.warnings[:50]:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+    if len(report.warnings) > 50:
+        err_console.print(f"warning: ... and {len(report.warnings) - 50} more", highlight=False)
+
+
+def init(
+    workspace: WorkspaceOption = Path("."),
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Start from an example folder, a plan file, or 'demo'."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a workspace: the plan (missionline.yaml) and the database."""
+    with Workspace.init(workspace, source, db) as ws:
+        console.print(
+            f"created workspace {ws.folder} (plan {ws.folder / PLAN_FILE}, database {ws.db.url})",
+            highlight=False,
+        )
+
+
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files, or folders of them.")],
+    workspace: WorkspaceOption = Path("."),
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", "-m", help="A mapping YAML for non-canonical files.")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the tables' contents instead of merging.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Validate files and load them in one transaction (nothing is written on any error)."""
+    with Workspace.open(workspace, db) as ws, progress_bar() as progress:
+        report = ws.import_files(files, mapping, replace, progress)
+    print_load(report)
+
+
+def export(
+    out: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
+    workspace: WorkspaceOption = Path("."),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet or csv.")] = "parquet",
+    db: DbOption = None,
+) -> None:
+    """Write every canonical table to a folder; importing the folder restores the data."""
+    with Workspace.open(workspace, db) as ws:
+        for path in ws.export(out, fmt):
+            console.print(f"wrote {path}", highlight=False)
+
+
+def generate(
+    workspace: WorkspaceOption = Path("."),
+    leads: Annotated[
+        int, typer.Option(min=100, help="How many people (leads) to create.")
+    ] = DEMO_LEADS,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same company.")
+    ] = 7,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Write a synthetic B2B company to WORKSPACE/data and its true parameters to truth.json."""
+    paths = _generate(workspace, leads, seed, fmt)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _generate(folder: Path, leads: int, seed: int, fmt: str) -> list[Path]:
+    from missionline.demo.generator import generate_company, write_company
+
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("use parquet or csv", param_hint="--format")
+    started = time.perf_counter()
+    with progress_bar() as progress:
+        company = generate_company(leads=leads, seed=seed, progress=progress)
+        paths = write_company(company, folder / "data", fmt)
+    (folder / "data" / "truth.json").replace(folder / "truth.json")
+    events = company.tables["stage_events"].num_rows
+    elapsed = time.perf_counter() - started
+    err_console.print(
+        f"generated {leads:,} leads, {events:,} stage events in {elapsed:.1f} s "
+        f"({events / max(elapsed, 1e-9):,.0f} events/s)",
+        highlight=False,
+    )
+    return paths
+
+
+def demo(
+    workspace: WorkspaceOption = DEMO_FOLDER,
+    leads: Annotated[
+        int, typer.Option(min=100, help="How many leads the demo company has.")
+    ] = DEMO_LEADS,
+    seed: Annotated[int, typer.Option(help="Random seed for the demo company.")] = 7,
+) -> None:
+    """Create the demo company end to end: workspace, data, import, funnel and report."""
+    from missionline.cli.metrics import show_funnel
+    from missionline.report.html import write_report
+
+    folder = workspace
+    if not (folder / PLAN_FILE).exists():
+        Workspace.init(folder, "demo").close()
+    _generate(folder, leads, seed, "parquet")
+    with Workspace.open(folder) as ws:
+        with progress_bar() as progress:
+            report = ws.import_files([folder / "data"], progress=progress)
+        print_load(report)
+        show_funnel(ws)
+        out = write_report(ws, folder / "report.html")
+    console.print(f"\nreport written to [bold]{out}[/] — open it in a browser", highlight=False)
+
+
+def register_data_commands(app: typer.Typer) -> None:
+    """Add the data commands to the app."""
+    app.command()(init)
+    app.command("import")(import_)
+    app.command()(export)
+    app.command()(generate)
+    app.command()(demo)

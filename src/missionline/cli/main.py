@@ -1,0 +1,60 @@
+"""The ``missionline`` command: workspace, data and metric commands.
+
+Errors in the user's input are printed without a traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.text import Text
+
+from missionline.cli.data import register_data_commands
+from missionline.cli.metrics import register_metric_commands
+from missionline.cli.output import err_console
+from missionline.errors import MissionlineError
+
+app = typer.Typer(
+    name="missionline",
+    help="Align Marketing and Sales to the business mission, and measure the alignment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+register_data_commands(app)
+register_metric_commands(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the missionline version."""
+    from missionline import __version__
+
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 2 bad input, 1 other failures)."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="missionline", standalone_mode=False)
+    except MissionlineError as exc:
+        err_console.print(Text("error: ", style="bold red") + Text(exc.render()), soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

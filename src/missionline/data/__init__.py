@@ -1,0 +1,1 @@
+"""The data layer: canonical tables, database connections, imports and exports."""

@@ -1,0 +1,107 @@
+"""Records and how they connect: people become opportunities, opportunities belong to accounts.
+
+A funnel crosses record types (a person reaches SQL, their opportunity is won, the account
+becomes a customer); these helpers link one record type to another and attach dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from missionline.data.schema import Table
+from missionline.errors import MissionlineError
+
+# record type -> (table, id column)
+ENTITIES = {
+    "person": ("people", "person_id"),
+    "opportunity": ("opportunities", "opportunity_id"),
+    "account": ("accounts", "account_id"),
+}
+
+# Short names people use on the command line for canonical columns.
+ALIASES = {"channel": ("people", "source_channel"), "owner": ("stage_events", "owner_id")}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A --by dimension: the output name and the table column it reads."""
+
+    name: str
+    table: str
+    column: str
+
+
+def resolve_dimension(name: str, tables: dict[str, Table]) -> Dimension:
+    """Find the column a dimension name refers to (``segment``, ``channel``, ``people.x``)."""
+    if "." in name:
+        table, column = name.split(".", 1)
+        if table in tables and column in tables[table].names():
+            return Dimension(name.replace(".", "_"), table, column)
+    elif name in ALIASES:
+        return Dimension(name, *ALIASES[name])
+    else:
+        for table in ("accounts", "people", "opportunities"):
+            if name in tables[table].names():
+                return Dimension(name, table, name)
+    known = sorted(
+        {*ALIASES, *(c for t in ("accounts", "people", "opportunities") for c in tables[t].names())}
+    )
+    raise MissionlineError(
+        f"unknown dimension {name!r}; use one of {', '.join(known)} or table.column"
+    )
+
+
+class Records:
+    """Ibis access to the entity tables for linking and dimensions."""
+
+    def __init__(self, tables: dict[str, ir.Table]) -> None:
+        self.tables = tables
+
+    def link(self, source: str, target: str, many: bool = True) -> ir.Table | None:
+        """Return ``(from_id, to_id)`` pairs linking records of one type to another.
+
+        With ``many=False`` only many-to-one links are returned (each source record reaches
+        at most one target), as needed to attach a dimension without duplicating rows.
+        """
+        s_table, s_id = ENTITIES[source]
+        t_table, t_id = ENTITIES[target]
+        src, tgt = self.tables[s_table], self.tables[t_table]
+        if s_id in tgt.columns and many:
+            pairs = tgt.select(from_id=tgt[s_id], to_id=tgt[t_id])
+        elif t_id in src.columns:
+            pairs = src.select(from_id=src[s_id], to_id=src[t_id])
+        else:
+            return None
+        return pairs.filter(pairs.from_id.notnull() & pairs.to_id.notnull())
+
+    def attach(self, entries: ir.Table, record_type: str, dims: Sequence[Dimension]) -> ir.Table:
+        """Add a column per dimension to ``entries`` (rows of one record type); null if unknown."""
+        for dim in dims:
+            if dim.table == "stage_events":
+                entries = entries.mutate(**{dim.name: entries[dim.column]})
+                continue
+            target = next(t for t, (table, _) in ENTITIES.items() if table == dim.table)
+            table, key = ENTITIES[target]
+            values = self.tables[table].select(
+                _k=self.tables[table][key], _v=self.tables[table][dim.column]
+            )
+            if target == record_type:
+                pairs = entries.select(_from=entries.record_id, _to=entries.record_id).distinct()
+            else:
+                link = self.link(record_type, target, many=False)
+                if link is None:
+                    entries = entries.mutate(**{dim.name: ibis.null(values._v.type())})
+                    continue
+                pairs = link.select(_from=link.from_id, _to=link.to_id)
+            mapped = (
+                pairs.join(values, pairs._to == values._k)
+                .select("_from", "_v")
+                .distinct(on="_from", keep="first")
+            )
+            entries = entries.left_join(mapped, entries.record_id == mapped._from).drop("_from")
+            entries = entries.rename({dim.name: "_v"})
+        return entries

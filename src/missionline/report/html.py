@@ -1,0 +1,95 @@
+"""The HTML report: one self-contained file (Plotly's script inlined, no external requests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from missionline.cli.output import records
+from missionline.report.charts import conversion_by_chart, funnel_chart
+from missionline.workspace import Workspace
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("missionline.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A report section: a title, a reading in plain words, charts and a table."""
+
+    id: str
+    title: str
+    reading: str
+    charts: list[str]
+    columns: list[str]
+    rows: list[dict[str, object]]
+
+
+def figure_html(figure: go.Figure) -> str:
+    """Render a figure as a div that uses the report's single inlined Plotly script."""
+    return pio.to_html(
+        figure,
+        include_plotlyjs=False,
+        full_html=False,
+        config={"displaylogo": False, "responsive": True},
+    )
+
+
+def _funnel_reading(frame: pd.DataFrame) -> str:
+    """One or two sentences a reader can take away from the funnel."""
+    steps = frame.dropna(subset=["conversion_to_next"])
+    steps = steps[steps["entries"] > 0]
+    if steps.empty:
+        return "No stage entries yet: import stage events to see the funnel."
+    worst = steps.sort_values("conversion_to_next").iloc[0]
+    first, last = frame.iloc[0], frame[frame["entries"] > 0].iloc[-1]
+    return (
+        f"{int(first['entries']):,} records entered {first['stage']}; "
+        f"{int(last['entries']):,} reached {last['stage']}. The weakest step is "
+        f"{worst['stage']} → next at {worst['conversion_to_next']:.1%}."
+    )
+
+
+def funnel_section(ws: Workspace) -> Section:
+    """The funnel section: chart, by-channel comparison and table."""
+    frame = ws.funnel()
+    charts = [figure_html(funnel_chart(frame, f"{ws.plan.company}: funnel (cohort basis)"))]
+    if ws.db.table("people").count().execute():
+        by_channel = ws.funnel(by="channel")
+        charts.append(
+            figure_html(
+                conversion_by_chart(by_channel, "channel", "Step conversion by source channel")
+            )
+        )
+    return Section(
+        "funnel", "Funnel", _funnel_reading(frame), charts, list(frame.columns), records(frame)
+    )
+
+
+def build_report(ws: Workspace) -> str:
+    """Return the report's HTML."""
+    sections = [funnel_section(ws)]
+    template = _ENV.get_template("report.html.j2")
+    return template.render(
+        plan=ws.plan,
+        sections=sections,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        plotly_js=get_plotlyjs(),
+    )
+
+
+def write_report(ws: Workspace, path: Path | str) -> Path:
+    """Write the report to ``path`` and return it."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(build_report(ws), encoding="utf-8")
+    return out

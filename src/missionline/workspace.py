@@ -1,0 +1,169 @@
+"""A workspace: a folder with the plan (``missionline.yaml``) and, by default, a DuckDB file.
+
+This is the Python API that the CLI, the report and the web app all call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from missionline.data.database import Database, default_url
+from missionline.data.importer import LoadReport, Progress, import_files
+from missionline.data.mapping import load_mapping
+from missionline.data.schema import LOAD_ORDER, Table, tables_with_fields
+from missionline.errors import WorkspaceError
+from missionline.metrics.funnel import Basis, funnel
+from missionline.plan.loader import load_plan
+from missionline.plan.models import Plan
+
+PLAN_FILE = "missionline.yaml"
+SETTINGS_FILE = ".missionline.json"
+DB_ENV = "MISSIONLINE_DB"
+
+
+def packaged_example(name: str) -> Path:
+    """Return the folder of an example plan shipped in the package (``demo``, ``starter``)."""
+    folder = Path(str(resources.files("missionline"))) / ("demo" if name == "demo" else "templates")
+    plan = folder / ("plan.yaml" if name == "demo" else f"{name}.yaml")
+    if not plan.is_file():
+        raise WorkspaceError(f"no packaged example called {name!r}")
+    return plan
+
+
+def _database_url(folder: Path, db: str | None) -> str:
+    """The database URL: --db, then $MISSIONLINE_DB, then the workspace settings, then DuckDB."""
+    if db:
+        return db
+    if os.environ.get(DB_ENV):
+        return os.environ[DB_ENV]
+    settings = folder / SETTINGS_FILE
+    if settings.is_file():
+        return str(json.loads(settings.read_text())["database"])
+    return default_url(folder)
+
+
+class Workspace:
+    """An opened workspace: its plan, its tables and the metrics over them."""
+
+    def __init__(self, folder: Path, plan: Plan, db: Database) -> None:
+        self.folder = folder
+        self.plan = plan
+        self.db = db
+        self.schema: dict[str, Table] = tables_with_fields(plan.fields)
+
+    @classmethod
+    def open(cls, folder: Path | str, db: str | None = None) -> Workspace:
+        """Open an existing workspace folder (its plan must load without errors)."""
+        folder = Path(folder)
+        plan_path = folder / PLAN_FILE
+        if not plan_path.is_file():
+            raise WorkspaceError(
+                f"{folder} is not a workspace (no {PLAN_FILE}); create one with "
+                f"'missionline init -w {folder}'"
+            )
+        plan = load_plan(plan_path)
+        workspace = cls(folder, plan, Database(_database_url(folder, db)))
+        workspace.db.ensure_schema(workspace.schema)
+        return workspace
+
+    @classmethod
+    def init(
+        cls, folder: Path | str, source: str | None = None, db: str | None = None
+    ) -> Workspace:
+        """Create a workspace from a plan (an example folder, a plan file or ``demo``)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / PLAN_FILE
+        if target.exists():
+            raise WorkspaceError(f"{target} already exists; this folder is already a workspace")
+        shutil.copyfile(_plan_source(source), target)
+        if db:
+            (folder / SETTINGS_FILE).write_text(json.dumps({"database": db}, indent=2) + "\n")
+        return cls.open(folder, db)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tables(self) -> dict[str, ir.Table]:
+        """Return an Ibis table expression per canonical table."""
+        return {name: self.db.table(name) for name in self.schema}
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Return a canonical table's rows as a DataFrame."""
+        return self.db.table(name).to_pandas()
+
+    def import_files(
+        self,
+        paths: Sequence[Path | str],
+        mapping: Path | str | None = None,
+        replace: bool = False,
+        progress: Progress | None = None,
+    ) -> LoadReport:
+        """Validate and load CSV/Parquet files atomically (see :mod:`missionline.data.importer`)."""
+        spec = load_mapping(Path(mapping)) if mapping is not None else None
+        return import_files(
+            self.db, self.plan, self.schema, [Path(p) for p in paths], spec, replace, progress
+        )
+
+    def export(self, out_dir: Path | str, fmt: str = "parquet") -> list[Path]:
+        """Write each canonical table to ``out_dir/<table>.<fmt>``; importing restores the data."""
+        if fmt not in ("parquet", "csv"):
+            raise WorkspaceError(f"unknown export format {fmt!r}; use parquet or csv")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in LOAD_ORDER:
+            table = self.schema[name]
+            expr = self.db.table(name).select(table.names()).order_by(list(table.key))
+            path = out / f"{name}.{fmt}"
+            if fmt == "parquet":
+                self.db.backend.to_parquet(expr, path)
+            else:
+                self.db.backend.to_csv(expr, path)
+            written.append(path)
+        return written
+
+    def funnel(
+        self,
+        by: Sequence[str] | str = (),
+        period: str | None = None,
+        basis: Basis = "cohort",
+        within_days: float | None = None,
+    ) -> pd.DataFrame:
+        """The funnel per stage (see :mod:`missionline.metrics.funnel` for the definitions)."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return funnel(self.tables(), self.schema, self.plan, dims, period, basis, within_days)
+
+
+def _plan_source(source: str | None) -> Path:
+    """Resolve ``--from``: nothing (starter plan), ``demo``, a folder or a plan file."""
+    if source is None:
+        return packaged_example("starter")
+    path = Path(source)
+    if path.is_dir():
+        if not (path / PLAN_FILE).is_file():
+            raise WorkspaceError(f"{path} holds no {PLAN_FILE} to start from")
+        return path / PLAN_FILE
+    if path.is_file():
+        return path
+    return packaged_example(source)
+
+
+def open(path: Path | str = ".", db: str | None = None) -> Workspace:
+    """Open the workspace in ``path`` (the folder holding ``missionline.yaml``)."""
+    return Workspace.open(path, db)
