@@ -160,6 +160,8 @@ def shape_funnel(
 ) -> pd.DataFrame:
     """Fill missing stages per group, compute the conversions, and order the rows."""
     raw = raw.copy()
+    if "period" in group:
+        raw["period"] = pd.to_datetime(raw["period"]).dt.date  # a calendar date, not a timestamp
     if group:
         combos = raw[group].drop_duplicates()
         grid = combos.merge(pd.DataFrame({"stage": stages}), how="cross")
