@@ -32,8 +32,12 @@ def _links(people: pd.DataFrame, opportunities: pd.DataFrame) -> dict[tuple[str,
 
 
 def _dimension(
-    record_id: str, record_type: str, dim: str, people: pd.DataFrame,
-    opportunities: pd.DataFrame, accounts: pd.DataFrame,
+    record_id: str,
+    record_type: str,
+    dim: str,
+    people: pd.DataFrame,
+    opportunities: pd.DataFrame,
+    accounts: pd.DataFrame,
 ) -> object:
     """The value of ``channel`` or an accounts column for one record."""
     person = opportunities.set_index("opportunity_id")["person_id"].to_dict()
@@ -44,9 +48,11 @@ def _dimension(
         pid = record_id if record_type == "person" else person.get(record_id)
         value = channel.get(pid) if record_type != "account" else None
     else:
-        account = {"person": person_account.get(record_id),
-                   "opportunity": opp_account.get(record_id),
-                   "account": record_id}[record_type]
+        account = {
+            "person": person_account.get(record_id),
+            "opportunity": opp_account.get(record_id),
+            "account": record_id,
+        }[record_type]
         value = accounts.set_index("account_id")[dim].to_dict().get(account)
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
@@ -98,7 +104,9 @@ def reference_funnel(
                     nxt, ntype = path[i + 1]
                     targets = {record} if ntype == rtype else links[rtype, ntype].get(record, set())
                     candidates = [
-                        u for target in targets for u in times.get((target, nxt), [])
+                        u
+                        for target in targets
+                        for u in times.get((target, nxt), [])
                         if u >= t and (within_days is None or u <= t + timedelta(days=within_days))
                     ]
                     reached = min(candidates) if candidates else None

@@ -7,26 +7,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import write
+from missionline.workspace import Workspace
 from reference import reference_funnel
 
-from missionline.workspace import Workspace
-
-PATH = [("lead", "person"), ("mql", "person"), ("sal", "person"), ("sql", "person"),
-        ("opportunity", "opportunity"), ("won", "opportunity")]
+PATH = [
+    ("lead", "person"),
+    ("mql", "person"),
+    ("sal", "person"),
+    ("sql", "person"),
+    ("opportunity", "opportunity"),
+    ("won", "opportunity"),
+]
 
 
 def load_fixture(ws: Workspace, folder: Path) -> None:
     """Write a small company with skips, re-entries, ties, nulls and out-of-order rows."""
-    write(folder / "accounts.csv", """
+    write(
+        folder / "accounts.csv",
+        """
         account_id,name,market,segment,region,industry,employees,created_at
         a1,Acme,europe,computing,de,pc,500,2023-12-01
         a2,Beta,japan,transportation,jp,automotive,80,2023-12-01
         a3,Gamma,europe,,fr,,20,2023-12-01
-    """)
-    write(folder / "people.csv", """
+    """,
+    )
+    write(
+        folder / "people.csv",
+        """
         person_id,account_id,created_at,source_channel,first_initiative_id
         p1,a1,2024-01-01,webinar,
         p2,a1,2024-01-02,events,
@@ -34,17 +45,23 @@ def load_fixture(ws: Workspace, folder: Path) -> None:
         p4,,2024-01-04,,
         p5,a3,2024-02-01,events,
         p6,a2,2024-02-10,webinar,
-    """)
-    write(folder / "opportunities.csv", """
+    """,
+    )
+    write(
+        folder / "opportunities.csv",
+        """
         opportunity_id,account_id,person_id,created_at,closed_at,amount,currency,status,kind,owner_id,loss_reason
         o1,a1,p1,2024-01-20,2024-03-01,1000,USD,won,new,,
         o2,a2,p3,2024-02-01,,500,USD,open,new,,
         o3,a2,p6,2024-03-01,2024-04-01,700,USD,lost,new,,price
-    """)
+    """,
+    )
     # p1: full path; p2: mql, recycled, mql again, then sal; p3: skips sal (mql -> sql);
     # p4: no channel and no account; p5: ties (lead and mql at the same instant);
     # p6: rows out of order in the file, enters sql twice.
-    write(folder / "stage_events.csv", """
+    write(
+        folder / "stage_events.csv",
+        """
         record_id,record_type,stage,entered_at,owner_id,reason
         p1,person,lead,2024-01-01 09:00:00,,
         p1,person,mql,2024-01-03 10:30:00,,
@@ -71,7 +88,8 @@ def load_fixture(ws: Workspace, folder: Path) -> None:
         p6,person,sql,2024-02-25 00:00:00,,
         p6,person,mql,2024-02-12 00:00:00,,
         o3,opportunity,lost,2024-04-01 00:00:00,,price
-    """)
+    """,
+    )
     ws.import_files([folder])
 
 
@@ -84,8 +102,14 @@ def loaded(workspace: Workspace, tmp_path: Path) -> Workspace:
 
 def reference(ws: Workspace, **kwargs: object) -> pd.DataFrame:
     """Run the reference implementation on the workspace's tables."""
-    return reference_funnel(ws.table("stage_events"), ws.table("people"),
-                            ws.table("opportunities"), ws.table("accounts"), PATH, **kwargs)
+    return reference_funnel(
+        ws.table("stage_events"),
+        ws.table("people"),
+        ws.table("opportunities"),
+        ws.table("accounts"),
+        PATH,
+        **kwargs,
+    )
 
 
 def assert_same(engine: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> None:
@@ -119,7 +143,9 @@ def test_known_values(loaded: Workspace) -> None:
     assert frame.loc["sql", "conversion_to_next"] == pytest.approx(3 / 3)
     assert frame.loc["opportunity", "conversion_to_next"] == pytest.approx(1 / 3)
     assert np.isnan(frame.loc["won", "conversion_to_next"])
-    assert frame.loc["won", "cumulative_conversion"] == pytest.approx(5 / 6 * 2 / 5 * 1 / 2 * 1 * 1 / 3)
+    assert frame.loc["won", "cumulative_conversion"] == pytest.approx(
+        5 / 6 * 2 / 5 * 1 / 2 * 1 * 1 / 3
+    )
 
 
 @pytest.mark.parametrize("by", ["channel", "segment"])
@@ -160,15 +186,20 @@ def person_events(draw: st.DrawFn) -> list[tuple[str, str, int]]:
     return rows
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=person_events())
-def test_random_histories_match_reference(tmp_path_factory: pytest.TempPathFactory,
-                                          rows: list[tuple[str, str, int]]) -> None:
+def test_random_histories_match_reference(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str, int]]
+) -> None:
     """Any history of stage entries (repeats, ties, any order) agrees with the reference."""
     folder = tmp_path_factory.mktemp("random")
     lines = ["record_id,record_type,stage,entered_at,owner_id,reason"]
-    lines += [f"{r},person,{s},{pd.Timestamp('2024-01-01') + pd.Timedelta(hours=6 * h)},,"
-              for r, s, h in rows]
+    lines += [
+        f"{r},person,{s},{pd.Timestamp('2024-01-01') + pd.Timedelta(hours=6 * h)},,"
+        for r, s, h in rows
+    ]
     (folder / "stage_events.csv").write_text("\n".join(lines) + "\n")
     with Workspace.init(folder / "ws") as ws:
         if rows:

@@ -19,7 +19,13 @@ from missionline.data.database import LOADS_TABLE, Database
 from missionline.data.mapping import Mapping, spec_for
 from missionline.data.schema import LOAD_ORDER, Table
 from missionline.data.sql import ident, idents, lit
-from missionline.data.staging import StagedOutput, file_kind, plan_outputs, source_view_sql
+from missionline.data.staging import (
+    DATA_SUFFIXES,
+    StagedOutput,
+    file_kind,
+    plan_outputs,
+    source_view_sql,
+)
 from missionline.data.validation import (
     Findings,
     event_before_creation,
@@ -62,9 +68,7 @@ def expand(paths: Sequence[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            files.extend(
-                p for p in found if p.suffix.lower() in (".csv", ".gz", ".tsv", ".parquet", ".pq")
-            )
+            files.extend(p for p in found if p.name.lower().endswith(DATA_SUFFIXES))
         elif path.is_file():
             files.append(path)
         else:

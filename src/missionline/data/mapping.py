@@ -40,6 +40,11 @@ class ColumnSpec(MappingModel):
     )
     format: str | None = Field(None, description="strptime format for dates, e.g. '%d/%m/%Y'.")
     timezone: str | None = Field(None, description="Time zone of naive source timestamps.")
+    skip_blank: bool = Field(
+        False,
+        description="Leave out the rows where this value (after the value map) is missing, "
+        "instead of loading a null or failing a required column.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -51,13 +56,23 @@ class ColumnSpec(MappingModel):
     def _one_source(self) -> ColumnSpec:
         if (self.from_ is None) == (self.value is None):
             raise ValueError("give exactly one of 'from' (a source column) or 'value' (a constant)")
+        # A default or a constant is never blank: skipping on it would silently do nothing.
+        if self.skip_blank and (self.default is not None or self.value is not None):
+            raise ValueError("'skip_blank' needs a source column ('from') and no 'default'")
         return self
 
 
 class StageEventSpec(MappingModel):
-    """Derive one ``stage_events`` row per source row where the date column is filled."""
+    """Derive one ``stage_events`` row per source row where the date (and the stage) is filled.
 
-    stage: str
+    ``stage`` is a stage id for every row, or read from a column with a value map
+    (``{from: deal_stage, values: {Won: won, Lost: lost}}``); rows whose stage is then blank
+    are left out, like rows without a date.
+    """
+
+    stage: str | ColumnSpec = Field(
+        description="A stage id, or a column spec reading it from the file (e.g. via a value map)."
+    )
     at: ColumnSpec = Field(description="The source column holding the entry date.")
     record_id: ColumnSpec
     record_type: str = Field("person", pattern="^(person|opportunity|account)$")

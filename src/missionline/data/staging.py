@@ -16,8 +16,9 @@ from missionline.data.schema import Column, Table
 from missionline.data.sql import ident, lit
 from missionline.errors import DataValidationError, Problem
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+DATA_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -58,9 +59,11 @@ def file_kind(path: Path) -> str:
 def source_view_sql(view: str, path: Path, delimiter: str | None = None) -> str:
     """SQL creating a temp view over the file, numbering rows as lines of the file."""
     if file_kind(path) == "csv":
-        options = "header = true, all_varchar = true"
-        if delimiter:
-            options += f", delim = {lit(delimiter)}"
+        # An explicit delimiter: DuckDB's sniffer would otherwise read a malformed file as one
+        # wide column instead of failing.
+        default = "\t" if ".tsv" in path.name.lower() else ","
+        delim = lit(delimiter or default)
+        options = f"header = true, all_varchar = true, strict_mode = true, delim = {delim}"
         reader = f"read_csv({lit(str(path))}, {options})"
         first_row = 1  # row 1 is the header line
     else:
@@ -75,7 +78,7 @@ def source_view_sql(view: str, path: Path, delimiter: str | None = None) -> str:
 def table_for_file(path: Path, tables: dict[str, Table]) -> Table:
     """Match a file named after a canonical table: ``people.csv``, ``stage_events-2024.parquet``."""
     stem = path.name.lower()
-    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+    for suffix in DATA_SUFFIXES:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
             break
@@ -140,10 +143,11 @@ def _select(
 
 
 def _event_specs(event: StageEventSpec) -> dict[str, ColumnSpec]:
+    stage = event.stage if isinstance(event.stage, ColumnSpec) else ColumnSpec(value=event.stage)
     specs = {
         "record_id": event.record_id,
         "record_type": ColumnSpec(value=event.record_type),
-        "stage": ColumnSpec(value=event.stage),
+        "stage": stage,
         "entered_at": event.at,
     }
     if event.owner_id is not None:
@@ -151,6 +155,12 @@ def _event_specs(event: StageEventSpec) -> dict[str, ColumnSpec]:
     if event.reason is not None:
         specs["reason"] = event.reason
     return specs
+
+
+def _kept(specs: dict[str, ColumnSpec]) -> str | None:
+    """SQL condition keeping the rows where every ``skip_blank`` column has a value, or None."""
+    conditions = [f"{_cleaned(s)} IS NOT NULL" for s in specs.values() if s.skip_blank]
+    return " AND ".join(conditions) or None
 
 
 def plan_outputs(
@@ -191,11 +201,17 @@ def plan_outputs(
                     problems.append(
                         Problem(f"mapping names unknown column '{table_name}.{name}'", str(path))
                     )
-            wanted.append((table, specs, None))
+            wanted.append((table, specs, _kept(specs)))
         for event in spec.stage_events:
             specs = _event_specs(event)
-            dated = f"{_cleaned(event.at)} IS NOT NULL"
-            wanted.append((tables["stage_events"], specs, dated))
+            # An event exists only where the row has a date and a stage: a blank close date
+            # means "not closed yet", a stage mapped to nothing means "no event for this row".
+            kept = [f"{_cleaned(event.at)} IS NOT NULL"]
+            if isinstance(event.stage, ColumnSpec):
+                kept.append(f"{_cleaned(event.stage)} IS NOT NULL")
+            if where := _kept(specs):
+                kept.append(where)
+            wanted.append((tables["stage_events"], specs, " AND ".join(kept)))
         for _, specs, _ in wanted:
             for name, column_spec in specs.items():
                 if column_spec.from_ is not None and column_spec.from_ not in present:
