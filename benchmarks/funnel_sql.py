@@ -6,6 +6,8 @@ funnel of the whole company (entries, converted, median and p90 days to the next
 
 from __future__ import annotations
 
+import itertools
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -43,7 +45,7 @@ def funnel_sql(plan: Plan) -> str:
     stages = ", ".join(f"'{s.id}'" for s in path)
     pairs = [
         _pair_sql(i, s.id, s.record_type, n.id, n.record_type)
-        for i, (s, n) in enumerate(zip(path, path[1:], strict=False))
+        for i, (s, n) in enumerate(itertools.pairwise(path))
     ]
     last = len(path) - 1
     pairs.append(f"""
