@@ -58,6 +58,7 @@ class Workspace:
         self.plan = plan
         self.db = db
         self.schema: dict[str, Table] = tables_with_fields(plan.fields)
+        self._tables: dict[str, ir.Table] | None = None
 
     @classmethod
     def open(cls, folder: Path | str, db: str | None = None) -> Workspace:
@@ -100,8 +101,10 @@ class Workspace:
         self.close()
 
     def tables(self) -> dict[str, ir.Table]:
-        """Return an Ibis table expression per canonical table."""
-        return {name: self.db.table(name) for name in self.schema}
+        """Return an Ibis table expression per canonical table (lazy; looked up once)."""
+        if self._tables is None:
+            self._tables = {name: self.db.table(name) for name in self.schema}
+        return self._tables
 
     def table(self, name: str) -> pd.DataFrame:
         """Return a canonical table's rows as a DataFrame."""

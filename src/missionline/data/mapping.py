@@ -2,7 +2,8 @@
 
 A mapping lists file patterns; each matched file feeds one or more tables, column by column,
 with value maps, date formats and a time zone, and can derive ``stage_events`` rows from date
-columns ("first_contact_date means the record entered stage mql").
+columns ("first_contact_date means the record entered stage mql"), the stage named in the mapping
+or read from a column. ``skip_blank`` leaves out of a table the rows where a value is blank.
 """
 
 from __future__ import annotations

@@ -23,7 +23,14 @@ ENTITIES = {
 }
 
 # Short names people use on the command line for canonical columns.
-ALIASES = {"channel": ("people", "source_channel"), "owner": ("stage_events", "owner_id")}
+ALIASES = {
+    "channel": ("people", "source_channel"),
+    "owner": ("stage_events", "owner_id"),
+    "team": ("owners", "team"),
+}
+# Tables whose columns can describe a stage entry: the record's own attributes, and the owner
+# of the entry (through stage_events.owner_id).
+DIMENSION_TABLES = ("accounts", "people", "opportunities", "owners")
 
 
 @dataclass(frozen=True)
@@ -39,19 +46,18 @@ def resolve_dimension(name: str, tables: dict[str, Table]) -> Dimension:
     """Find the column a dimension name refers to (``segment``, ``channel``, ``people.x``)."""
     if "." in name:
         table, column = name.split(".", 1)
-        if table in tables and column in tables[table].names():
+        if table in DIMENSION_TABLES and column in tables[table].names():
             return Dimension(name.replace(".", "_"), table, column)
     elif name in ALIASES:
         return Dimension(name, *ALIASES[name])
     else:
-        for table in ("accounts", "people", "opportunities"):
+        for table in DIMENSION_TABLES[:3]:
             if name in tables[table].names():
                 return Dimension(name, table, name)
-    known = sorted(
-        {*ALIASES, *(c for t in ("accounts", "people", "opportunities") for c in tables[t].names())}
-    )
+    known = sorted({*ALIASES, *(c for t in DIMENSION_TABLES[:3] for c in tables[t].names())})
     raise MissionlineError(
-        f"unknown dimension {name!r}; use one of {', '.join(known)} or table.column"
+        f"unknown dimension {name!r}; use one of {', '.join(known)}, or table.column for a "
+        f"column of {', '.join(DIMENSION_TABLES)}"
     )
 
 
@@ -83,6 +89,12 @@ class Records:
         for dim in dims:
             if dim.table == "stage_events":
                 entries = entries.mutate(**{dim.name: entries[dim.column]})
+                continue
+            if dim.table == "owners":
+                owners = self.tables["owners"]
+                values = owners.select(_k=owners.owner_id, _v=owners[dim.column])
+                entries = entries.left_join(values, entries.owner_id == values._k).drop("_k")
+                entries = entries.rename({dim.name: "_v"})
                 continue
             target = next(t for t, (table, _) in ENTITIES.items() if table == dim.table)
             table, key = ENTITIES[target]
