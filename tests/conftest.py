@@ -124,6 +124,8 @@ def table_rows(ws: Workspace, name: str) -> list[tuple[object, ...]]:
     """A table's rows as sorted tuples, for exact comparisons."""
     frame = ws.table(name)
     frame = frame[ws.schema[name].names()]
-    rows = [tuple(None if v is None or v != v else v for v in row)
-            for row in frame.itertuples(index=False, name=None)]
+    rows = [
+        tuple(None if v is None or v != v else v for v in row)
+        for row in frame.itertuples(index=False, name=None)
+    ]
     return sorted(rows, key=repr)

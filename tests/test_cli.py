@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import load_fixture
 
 from missionline.cli.main import main
 from missionline.workspace import Workspace
+
+from conftest import load_fixture
 
 
 @pytest.fixture
@@ -38,7 +39,9 @@ def test_init_creates_plan_and_database(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and "already a workspace" in err
 
 
-def test_init_from_example_folder_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_from_example_folder_and_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--from copies the plan of a folder, a file or the packaged demo."""
     assert run(capsys, "init", "-w", str(tmp_path / "d"), "--from", "demo")[0] == 0
     assert "Northwind" in (tmp_path / "d" / "missionline.yaml").read_text()
@@ -62,8 +65,14 @@ def test_funnel_formats(folder: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0
     rows = json.loads(out)
     assert [r["stage"] for r in rows] == ["lead", "mql", "sal", "sql", "opportunity", "won"]
-    assert set(rows[0]) == {"stage", "entries", "conversion_to_next", "cumulative_conversion",
-                            "median_days_to_next", "p90_days_to_next"}
+    assert set(rows[0]) == {
+        "stage",
+        "entries",
+        "conversion_to_next",
+        "cumulative_conversion",
+        "median_days_to_next",
+        "p90_days_to_next",
+    }
     assert rows[-1]["conversion_to_next"] is None
     code, out, _ = run(capsys, "funnel", "-w", str(folder), "-f", "csv")
     assert out.splitlines()[0].startswith("stage,entries,conversion_to_next")
@@ -74,8 +83,22 @@ def test_funnel_formats(folder: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_funnel_by_and_period_keys(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Each --by dimension and --period adds a key to every JSON object."""
-    code, out, _ = run(capsys, "funnel", "-w", str(folder), "--by", "channel", "--by", "market",
-                       "--period", "quarter", "--within", "30d", "-f", "json")
+    code, out, _ = run(
+        capsys,
+        "funnel",
+        "-w",
+        str(folder),
+        "--by",
+        "channel",
+        "--by",
+        "market",
+        "--period",
+        "quarter",
+        "--within",
+        "30d",
+        "-f",
+        "json",
+    )
     assert code == 0
     rows = json.loads(out)
     assert {"channel", "market", "period"} <= set(rows[0])
@@ -91,8 +114,9 @@ def test_funnel_by_and_period_keys(folder: Path, capsys: pytest.CaptureFixture[s
         (["--basis", "vibes"], "unknown basis 'vibes'"),
     ],
 )
-def test_funnel_bad_options(folder: Path, capsys: pytest.CaptureFixture[str], args: list[str],
-                            message: str) -> None:
+def test_funnel_bad_options(
+    folder: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     """Bad options are explained and exit 2."""
     code, _, err = run(capsys, "funnel", "-w", str(folder), *args)
     assert code == 2 and message in err and "Traceback" not in err
@@ -106,14 +130,16 @@ def test_not_a_workspace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_export_command(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """export writes one file per canonical table."""
-    code, out, _ = run(capsys, "export", "-w", str(folder), "-o", str(tmp_path / "out"),
-                       "--format", "csv")
+    code, _out, _ = run(
+        capsys, "export", "-w", str(folder), "-o", str(tmp_path / "out"), "--format", "csv"
+    )
     assert code == 0
     assert len(list((tmp_path / "out").glob("*.csv"))) == 10
 
 
-def test_report_is_self_contained(folder: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_is_self_contained(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The report embeds Plotly and requests nothing from the network."""
     out = tmp_path / "report.html"
     assert run(capsys, "report", "-w", str(folder), "-o", str(out))[0] == 0

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import load_fixture, write
 from missionline.workspace import Workspace
+
+from conftest import load_fixture, write
 from reference import reference_funnel
 
 PATH = [
@@ -142,8 +143,11 @@ def test_funnel_by_owner_team(workspace: Workspace, tmp_path: Path) -> None:
     """Grouping by the entry owner's team reads owners through stage_events.owner_id."""
     write(tmp_path / "f" / "owners.csv", "owner_id,name,function,team\nu1,Ann,sales,east\n")
     write(tmp_path / "f" / "people.csv", "person_id,created_at\np1,2024-01-01\np2,2024-01-01\n")
-    write(tmp_path / "f" / "stage_events.csv", "record_id,record_type,stage,entered_at,owner_id\n"
-          "p1,person,lead,2024-01-01,u1\np2,person,lead,2024-01-02,\np1,person,mql,2024-01-03,\n")
+    write(
+        tmp_path / "f" / "stage_events.csv",
+        "record_id,record_type,stage,entered_at,owner_id\n"
+        "p1,person,lead,2024-01-01,u1\np2,person,lead,2024-01-02,\np1,person,mql,2024-01-03,\n",
+    )
     workspace.import_files([tmp_path / "f"])
     frame = workspace.funnel(by="team")
     lead = frame[frame["stage"] == "lead"].set_index("team", drop=False)

@@ -12,11 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import load_fixture, table_rows, write
 
 from missionline.data.schema import LOAD_ORDER
 from missionline.errors import WorkspaceError
 from missionline.workspace import Workspace
+
+from conftest import load_fixture, table_rows, write
 
 PEOPLE = """
     person_id,account_id,created_at,source_channel,first_initiative_id
@@ -37,11 +38,14 @@ def test_reimport_changes_nothing(workspace: Workspace, tmp_path: Path) -> None:
 def test_changed_rows_update_by_key(workspace: Workspace, tmp_path: Path) -> None:
     """A row whose key exists is updated in place; new keys are inserted."""
     workspace.import_files([write(tmp_path / "a" / "people.csv", PEOPLE)])
-    changed = write(tmp_path / "b" / "people.csv", """
+    changed = write(
+        tmp_path / "b" / "people.csv",
+        """
         person_id,account_id,created_at,source_channel,first_initiative_id
         p2,,2024-01-02,partner,
         p3,,2024-01-03,organic,
-    """)
+    """,
+    )
     (load,) = workspace.import_files([changed]).tables
     assert (load.inserted, load.updated, load.unchanged) == (1, 1, 0)
     channels = dict(workspace.table("people")[["person_id", "source_channel"]].values.tolist())
@@ -73,7 +77,9 @@ def test_mapping_renames_converts_and_derives_stage_events(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     """A mapping renames columns, maps values, parses local dates and derives stage entries."""
-    mapping = write(tmp_path / "mapping.yaml", """
+    mapping = write(
+        tmp_path / "mapping.yaml",
+        """
         files:
           - match: "crm_leads*.csv"
             timezone: Europe/Berlin
@@ -89,13 +95,17 @@ def test_mapping_renames_converts_and_derives_stage_events(
               - stage: mql
                 record_id: Lead ID
                 at: {from: MQL Date, format: "%d.%m.%Y %H:%M"}
-    """)
-    leads = write(tmp_path / "crm_leads_2024.csv", """
+    """,
+    )
+    leads = write(
+        tmp_path / "crm_leads_2024.csv",
+        """
         Lead ID,Created,Source,MQL Date
         L1,01.07.2024 10:00,Google Ads,03.07.2024 12:30
         L2,02.07.2024 09:15,Messe,
         L3,02.07.2024 11:00,,
-    """)
+    """,
+    )
     workspace.import_files([leads], mapping=mapping)
     people = workspace.table("people").sort_values("person_id")
     assert people["source_channel"].tolist() == ["paid_search", "events", "unknown"]
@@ -117,20 +127,27 @@ def test_newer_schema_version_refuses_to_open(workspace: Workspace) -> None:
 
 def test_declared_fields_become_columns(tmp_path: Path) -> None:
     """A plan's extra field is a column that imports fill and the funnel can group by."""
-    plan = write(tmp_path / "plan.yaml", """
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
         fields:
           people: {lead_score: float}
         lifecycle:
           stages:
             - {id: lead, name: Lead, next: [mql]}
             - {id: mql, name: MQL}
-    """)
+    """,
+    )
     with Workspace.init(tmp_path / "ws", str(plan)) as ws:
-        people = write(tmp_path / "people.csv", "person_id,created_at,lead_score\np1,2024-01-01,71.5\n")
+        people = write(
+            tmp_path / "people.csv", "person_id,created_at,lead_score\np1,2024-01-01,71.5\n"
+        )
         ws.import_files([people])
         assert ws.table("people")["lead_score"].tolist() == [71.5]
-        events = write(tmp_path / "stage_events.csv",
-                       "record_id,record_type,stage,entered_at\np1,person,lead,2024-01-01\n")
+        events = write(
+            tmp_path / "stage_events.csv",
+            "record_id,record_type,stage,entered_at\np1,person,lead,2024-01-01\n",
+        )
         ws.import_files([events])
         assert ws.funnel(by="lead_score")["lead_score"].tolist() == [71.5, 71.5]
 
@@ -169,8 +186,11 @@ def test_killed_load_leaves_previous_data(workspace: Workspace, tmp_path: Path) 
         out.writelines(f"n{i},2024-01-01 00:00:{i % 60:02d},events\n" for i in range(400_000))
     killed_while_writing = 0
     for delay in (0.0, 0.05, 0.2):
-        proc = subprocess.Popen([sys.executable, "-c", IMPORTER, str(folder), str(big)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", IMPORTER, str(folder), str(big)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("writing") or line.startswith("done"):

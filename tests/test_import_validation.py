@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
 from missionline.cli.main import main
 from missionline.errors import DataValidationError, PlanError
 from missionline.workspace import Workspace
+
+from conftest import write
 
 PEOPLE = """
     person_id,account_id,created_at,source_channel,first_initiative_id

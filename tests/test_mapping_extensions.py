@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
 from missionline.errors import DataValidationError, PlanError
 from missionline.workspace import Workspace
+
+from conftest import write
 
 # A CRM export: open deals have no close date, prospects have no date at all.
 DEALS = """

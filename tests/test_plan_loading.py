@@ -39,8 +39,18 @@ def test_main_path_excludes_exits() -> None:
     """Exit stages (disqualified, lost, recycled) are off the main path."""
     plan = load_plan(packaged_example("demo"))
     path = [s.id for s in plan.lifecycle.path()]
-    assert path == ["radar", "lead", "mql", "sal", "sql", "opportunity", "won", "customer",
-                    "expansion", "advocate"]
+    assert path == [
+        "radar",
+        "lead",
+        "mql",
+        "sal",
+        "sql",
+        "opportunity",
+        "won",
+        "customer",
+        "expansion",
+        "advocate",
+    ]
 
 
 def test_unknown_key_is_located() -> None:
@@ -53,8 +63,10 @@ def test_wrong_type_is_located() -> None:
     """A value of the wrong type says what was expected and found."""
     text = STAGES.replace("      name: MQL", "      name: MQL\n      record_type: lead")
     (problem,) = problems(text)
-    assert problem.startswith("missionline.yaml:9:7: lifecycle.stages[1].record_type: Input should"
-                              " be 'person', 'opportunity' or 'account', found 'lead'")
+    assert problem.startswith(
+        "missionline.yaml:9:7: lifecycle.stages[1].record_type: Input should"
+        " be 'person', 'opportunity' or 'account', found 'lead'"
+    )
 
 
 def test_missing_key_is_located_at_its_parent() -> None:
@@ -83,8 +95,10 @@ def test_unknown_next_stage() -> None:
 def test_duplicate_stage_id() -> None:
     """Two stages with one id are an error at the second."""
     text = STAGES.replace("    - id: mql", "    - id: lead")
-    assert "missionline.yaml:7:7: [duplicate-id] stage id 'lead' is used twice. Give every stage " \
+    assert (
+        "missionline.yaml:7:7: [duplicate-id] stage id 'lead' is used twice. Give every stage "
         "its own id." in problems(text)
+    )
 
 
 def test_unknown_owner_function() -> None:
@@ -102,14 +116,16 @@ def test_fields_on_unknown_table_or_shadowing_columns() -> None:
     """Declared fields must extend a canonical table with new columns."""
     text = "fields:\n  leads: {score: float}\n  people: {created_at: timestamp}\n" + STAGES
     assert [p.split(" [")[1].split("]")[0] for p in problems(text)] == [
-        "unknown-field-table", "unknown-field-table"
+        "unknown-field-table",
+        "unknown-field-table",
     ]
 
 
 def test_empty_file() -> None:
     """An empty plan file says what it expected."""
-    assert problems("") == ["missionline.yaml:1:1: expected a mapping of keys at the top, found "
-                            "an empty file"]
+    assert problems("") == [
+        "missionline.yaml:1:1: expected a mapping of keys at the top, found an empty file"
+    ]
 
 
 def test_missing_plan_file(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def _generate(folder: Path, leads: int, seed: int, fmt: str) -> list[Path]:
     started = time.perf_counter()
     with progress_bar() as progress:
         company = generate_company(leads=leads, seed=seed, progress=progress)
-        paths = write_company(company, folder / "data", fmt)
+        paths = write_company(company, folder / "data", "csv" if fmt == "csv" else "parquet")
     (folder / "data" / "truth.json").replace(folder / "truth.json")
     events = company.tables["stage_events"].num_rows
     elapsed = time.perf_counter() - started
