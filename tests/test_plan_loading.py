@@ -87,8 +87,8 @@ def test_unknown_next_stage() -> None:
     """A transition to a stage that does not exist is an error at that list item."""
     text = STAGES.replace("next: [mql]", "next: [mql, sql]")
     assert problems(text) == [
-        "missionline.yaml:6:19: [unknown-reference] stage 'lead' lists unknown next stage 'sql'. "
-        "Use the id of a stage declared under lifecycle.stages."
+        "missionline.yaml:6:19: [unknown-reference] stage 'lead' refers to unknown stage 'sql' in "
+        "next. Declare it or fix the id."
     ]
 
 
@@ -96,8 +96,8 @@ def test_duplicate_stage_id() -> None:
     """Two stages with one id are an error at the second."""
     text = STAGES.replace("    - id: mql", "    - id: lead")
     assert (
-        "missionline.yaml:7:7: [duplicate-id] stage id 'lead' is used twice. Give every stage "
-        "its own id." in problems(text)
+        "missionline.yaml:7:7: [duplicate-id] stage id 'lead' is used twice. Ids must be unique "
+        "within their list." in problems(text)
     )
 
 
@@ -107,8 +107,8 @@ def test_unknown_owner_function() -> None:
         "      name: MQL", "      name: MQL\n      owner: sales"
     )
     assert problems(text) == [
-        "missionline.yaml:10:7: [unknown-reference] stage 'mql' is owned by unknown function "
-        "'sales'. Declare the function under 'functions' or fix the owner."
+        "missionline.yaml:10:7: [unknown-reference] stage 'mql' refers to unknown function 'sales' "
+        "in owner. Declare it or fix the id."
     ]
 
 

@@ -23,6 +23,7 @@ from missionline.errors import WorkspaceError
 from missionline.metrics.funnel import Basis, funnel
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
+from missionline.plan.rules import PlanContext
 
 PLAN_FILE = "missionline.yaml"
 SETTINGS_FILE = ".missionline.json"
@@ -151,6 +152,25 @@ class Workspace:
         """The funnel per stage (see :mod:`missionline.metrics.funnel` for the definitions)."""
         dims = [by] if isinstance(by, str) else list(by)
         return funnel(self.tables(), self.schema, self.plan, dims, period, basis, within_days)
+
+
+def plan_context(folder: Path, plan: Plan, db: str | None = None) -> PlanContext:
+    """What the plan rules may know from the workspace's data (nothing when there is none)."""
+    schema = tables_with_fields(plan.fields)
+    columns = {f"{t}.{c.name}": c.type for t, table in schema.items() for c in table.all_columns}
+    url = _database_url(folder, db)
+    if url == default_url(folder) and not (folder / "missionline.duckdb").exists():
+        return PlanContext(columns)
+    database = Database(url)
+    try:
+        if "spend" not in database.tables():
+            return PlanContext(columns)
+        spend = database.table("spend")
+        totals = spend.group_by("initiative_id").agg(amount=spend.amount.sum()).to_pandas()
+        by_initiative = {str(k): float(v) for k, v in totals.itertuples(index=False) if k}
+        return PlanContext(columns, by_initiative)
+    finally:
+        database.close()
 
 
 def _plan_source(source: str | None) -> Path:

@@ -14,6 +14,7 @@ from rich.text import Text
 from missionline.cli.data import register_data_commands
 from missionline.cli.metrics import register_metric_commands
 from missionline.cli.output import err_console
+from missionline.cli.plan import register_plan_commands
 from missionline.errors import MissionlineError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 register_data_commands(app)
 register_metric_commands(app)
+register_plan_commands(app)
 
 
 @app.command()
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 bad input, 1 other failures)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="missionline", standalone_mode=False)
+        status = command.main(args=argv, prog_name="missionline", standalone_mode=False)
     except MissionlineError as exc:
         err_console.print(Text("error: ", style="bold red") + Text(exc.render()), soft_wrap=True)
         return exc.exit_code
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err_console.print("aborted")
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 def run() -> None:

@@ -146,7 +146,7 @@ def import_files(
                 f"import failed: {len(findings.errors)} problems; nothing was written",
                 findings.errors,
             )
-        loads = _write(runner, by_table, tables, replace, files)
+        loads = _write(runner, by_table, tables, replace, files, findings.unique)
         return LoadReport(loads, findings.warnings)
     finally:
         for output in outputs:
@@ -199,9 +199,11 @@ def _validate(
             findings.errors += parse_failures(runner.query, output, table)
             flags |= set(output.typed)
         findings.errors += row_checks(runner.query, table, flags, plan)
-        errors, warnings = key_checks(runner.query, table)
+        errors, warnings, is_unique = key_checks(runner.query, table)
         findings.errors += errors
         findings.warnings += warnings
+        if is_unique:
+            findings.unique.add(name)
         findings.errors += reference_checks(runner.query, table, staged, existing)
     if "stage_events" in staged:
         findings.warnings += event_before_creation(runner.query, tables, staged, existing)
@@ -214,8 +216,13 @@ def _write(
     tables: dict[str, Table],
     replace: bool,
     files: list[Path],
+    unique: set[str],
 ) -> list[TableLoad]:
-    """Apply every staged table in one transaction; identical rows are not rewritten."""
+    """Apply every staged table in one transaction; identical rows are not rewritten.
+
+    Tables in ``unique`` have no repeated keys among the staged rows, so they are written
+    without a DISTINCT pass; into an empty table (or with ``replace``) rows go in directly.
+    """
     loads = []
     con = runner.con
     sources = ", ".join(str(f) for f in files)
@@ -227,36 +234,23 @@ def _write(
             table = tables[name]
             target, cols = ident(name), idents(table.names())
             view = ident(union_view(name))
-            join = " AND ".join(
-                f"t.{ident(k)} IS NOT DISTINCT FROM d.{ident(k)}" for k in table.key
-            )
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE load_diff AS SELECT DISTINCT {cols} FROM {view} "
-                + ("" if replace else f"EXCEPT SELECT {cols} FROM {target}")
-            )
-            rows = runner.scalar(f"SELECT COUNT(*) FROM (SELECT DISTINCT {cols} FROM {view})")
-            if replace:
-                updated = 0
-                runner.run(f"DELETE FROM {target}", f"replacing {name}")
-            else:
-                updated = runner.scalar(
-                    f"SELECT COUNT(*) FROM load_diff d WHERE EXISTS "
-                    f"(SELECT 1 FROM {target} t WHERE {join})"
+            staged = view if name in unique else f"(SELECT DISTINCT {cols} FROM {view})"
+            rows = runner.scalar(f"SELECT COUNT(*) FROM {staged}")
+            empty = not runner.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {target} LIMIT 1)")
+            if replace or empty:
+                if replace:
+                    runner.run(f"DELETE FROM {target}", f"replacing {name}")
+                runner.run(
+                    f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}", f"writing {name}"
                 )
-                if updated:
-                    runner.run(
-                        f"DELETE FROM {target} t "
-                        f"WHERE EXISTS (SELECT 1 FROM load_diff d WHERE {join})",
-                        f"updating {name}",
-                    )
-            changed = runner.scalar("SELECT COUNT(*) FROM load_diff")
-            runner.run(
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM load_diff", f"writing {name}"
-            )
-            loads.append(TableLoad(name, rows, changed - updated, updated, rows - changed))
+                inserted, updated = rows, 0
+            else:
+                inserted, updated = _merge(runner, table, staged)
+            unchanged = rows - inserted - updated
+            loads.append(TableLoad(name, rows, inserted, updated, unchanged))
             con.execute(
                 f"INSERT INTO {ident(LOADS_TABLE)} VALUES ({lit(name)}, {lit(sources)}, "
-                f"{changed - updated}, {updated}, {rows - changed}, now()::TIMESTAMP)"
+                f"{inserted}, {updated}, {unchanged}, now()::TIMESTAMP)"
             )
         con.execute("COMMIT")
     except BaseException:
@@ -265,3 +259,27 @@ def _write(
     finally:
         con.execute("DROP TABLE IF EXISTS load_diff")
     return loads
+
+
+def _merge(runner: _Runner, table: Table, staged: str) -> tuple[int, int]:
+    """Upsert by key the staged rows that differ from the stored ones; return (new, updated)."""
+    target, cols = ident(table.name), idents(table.names())
+    runner.run(
+        f"CREATE OR REPLACE TEMP TABLE load_diff AS SELECT {cols} FROM {staged} "
+        f"EXCEPT SELECT {cols} FROM {target}",
+        f"comparing {table.name}",
+    )
+    join = " AND ".join(f"t.{ident(k)} IS NOT DISTINCT FROM d.{ident(k)}" for k in table.key)
+    updated = runner.scalar(
+        f"SELECT COUNT(*) FROM load_diff d WHERE EXISTS (SELECT 1 FROM {target} t WHERE {join})"
+    )
+    if updated:
+        runner.run(
+            f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM load_diff d WHERE {join})",
+            f"updating {table.name}",
+        )
+    changed = runner.scalar("SELECT COUNT(*) FROM load_diff")
+    runner.run(
+        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM load_diff", f"writing {table.name}"
+    )
+    return changed - updated, updated

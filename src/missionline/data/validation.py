@@ -26,6 +26,7 @@ class Findings:
 
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    unique: set[str] = field(default_factory=set)  # tables whose staged keys are all distinct
 
 
 def union_view(table: str) -> str:
@@ -140,12 +141,18 @@ def _stage_checks(query: Query, view: str, plan: Plan) -> Iterator[Problem]:
     )
 
 
-def key_checks(query: Query, table: Table) -> tuple[list[Problem], list[Problem]]:
-    """Rows sharing a key with different values (errors) and exact duplicate rows (warnings)."""
+def key_checks(query: Query, table: Table) -> tuple[list[Problem], list[Problem], bool]:
+    """Rows sharing a key with different values (errors) and exact duplicate rows (warnings).
+
+    Returns the errors, the warnings, and whether every key is unique (then the staged rows
+    can be written as they are, without a DISTINCT pass).
+    """
     view = ident(union_view(table.name))
-    cols = idents(table.names())
     keys = idents(table.key)
-    distinct = f"SELECT DISTINCT {cols} FROM {view}"
+    repeated = f"SELECT {keys} FROM {view} GROUP BY ALL HAVING COUNT(*) > 1"
+    if not query(f"SELECT COUNT(*) FROM ({repeated})")[0][0]:
+        return [], [], True
+    distinct = f"SELECT DISTINCT {idents(table.names())} FROM {view}"
     conflict = f"SELECT {keys} FROM ({distinct}) GROUP BY ALL HAVING COUNT(*) > 1"
     join = " AND ".join(f"v.{ident(k)} IS NOT DISTINCT FROM c.{ident(k)}" for k in table.key)
     sql = (
@@ -154,21 +161,13 @@ def key_checks(query: Query, table: Table) -> tuple[list[Problem], list[Problem]
     )
     key_text = ", ".join(table.key)
     keys_format = ", ".join(f"{{{i}!r}}" for i in range(len(table.key)))
-    errors = list(
-        _rows(
-            query,
-            sql,
-            f"{key_text}: key ({keys_format}) appears more than once with different values",
-            table.key[0],
-        )
-    )
-    (dupes,) = query(f"SELECT (SELECT COUNT(*) FROM {view}) - (SELECT COUNT(*) FROM ({distinct}))")[
-        0
-    ]
+    message = f"{key_text}: key ({keys_format}) appears more than once with different values"
+    errors = list(_rows(query, sql, message, table.key[0]))
+    total = query(f"SELECT (SELECT COUNT(*) FROM {view}) - (SELECT COUNT(*) FROM ({distinct}))")
     warnings = []
-    if dupes:
+    if dupes := total[0][0]:
         warnings.append(Problem(f"{table.name}: {dupes} exact duplicate rows were loaded once"))
-    return errors, warnings
+    return errors, warnings, False
 
 
 def reference_checks(

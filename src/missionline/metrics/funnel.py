@@ -43,16 +43,22 @@ COLUMNS = [
 SECONDS_PER_DAY = 86400.0
 
 
-def _entries(events: ir.Table, stage_ids: list[str], period: str | None, basis: Basis) -> ir.Table:
-    """First entry per record and stage (and per period on the period basis)."""
+def _entries(
+    events: ir.Table, stage_ids: list[str], period: str | None, basis: Basis, owner: bool
+) -> ir.Table:
+    """First entry per record and stage (and per period on the period basis).
+
+    A stage holds one record type (the import checks it), so record and stage identify an entry.
+    The entry's owner, an ordered aggregate, is only computed when a dimension needs it.
+    """
     events = events.filter(events.stage.isin(stage_ids))
-    keys = [events.record_id, events.record_type, events.stage]
+    keys = [events.record_id, events.stage]
     if basis == "period" and period:
         keys.append(period_start(events.entered_at, period).name("period"))
-    entries = events.group_by(keys).agg(
-        entered_at=events.entered_at.min(),
-        owner_id=events.owner_id.argmin(events.entered_at),
-    )
+    metrics = {"entered_at": events.entered_at.min()}
+    if owner:
+        metrics["owner_id"] = events.owner_id.argmin(events.entered_at)
+    entries = events.group_by(keys).agg(**metrics)
     if basis == "cohort" and period:
         entries = entries.mutate(period=period_start(entries.entered_at, period))
     return entries
@@ -82,7 +88,8 @@ def _reached(
         seconds = round(within_days * SECONDS_PER_DAY)
         condition.append(nxt._nat <= linked.entered_at + ibis.interval(seconds=seconds))
     joined = linked.left_join(nxt, condition)
-    return joined.group_by(stage_entries.columns).agg(reached_at=joined._nat.min())
+    keys = [c for c in stage_entries.columns if c != "stage"]
+    return joined.group_by(keys).agg(reached_at=joined._nat.min())
 
 
 def funnel_expr(
@@ -102,7 +109,8 @@ def funnel_expr(
     ids = [s.id for s in path]
     events = tables["stage_events"]
     records = Records(tables)
-    entries = _entries(events, ids, period, basis)
+    needs_owner = any(d.table in ("stage_events", "owners") for d in dims)
+    entries = _entries(events, ids, period, basis, needs_owner)
     group = [d.name for d in dims] + (["period"] if period else [])
     parts = []
     for i, stage in enumerate(path):

@@ -5,24 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from missionline.errors import PlanError
+from missionline.plan.check import check_plan
 from missionline.plan.models import Plan
-from missionline.plan.rules import run_rules
-from missionline.yaml_source import YamlSource, read_yaml, validate_model
 
 
-def _check(source: YamlSource) -> Plan:
-    plan = validate_model(source, Plan, "plan")
-    errors = [f for f in run_rules(plan, source) if f.severity == "error"]
-    if errors:
-        raise PlanError(f"{source.file} has errors", [f.as_problem() for f in errors])
-    return plan
+def _usable(path: Path, text: str | None = None) -> Plan:
+    result = check_plan(path, text=text)
+    problems = [f.as_problem() for f in result.errors]
+    if len(problems) == 1 and problems[0].file is None:
+        raise PlanError(problems[0].message)  # the file itself could not be read
+    if problems or result.plan is None:
+        raise PlanError(f"{path} has errors", problems)
+    return result.plan
 
 
 def load_plan(path: Path) -> Plan:
     """Load and validate the plan file at ``path``; raise PlanError on any error."""
-    return _check(read_yaml(path))
+    return _usable(path)
 
 
 def plan_from_text(text: str, name: str = "missionline.yaml") -> Plan:
     """Load a plan from YAML text (tests and examples); ``name`` is used in error locations."""
-    return _check(read_yaml(Path(name), text))
+    return _usable(Path(name), text)
