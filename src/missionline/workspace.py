@@ -15,6 +15,9 @@ from pathlib import Path
 import ibis.expr.types as ir
 import pandas as pd
 
+from missionline.alignment.attainment import Attainment, attainments
+from missionline.alignment.linkage import Linkage, linkage
+from missionline.alignment.mission_map import MissionMap, build_mission_map
 from missionline.data.database import Database, default_url
 from missionline.data.importer import LoadReport, Progress, import_files
 from missionline.data.mapping import load_mapping
@@ -142,6 +145,18 @@ class Workspace:
             written.append(path)
         return written
 
+    def attainments(self) -> list[Attainment]:
+        """Each success factor and objective against its actual in its last full period."""
+        return attainments(self.tables(), self.plan)
+
+    def linkage(self) -> Linkage:
+        """Initiatives, budget and spend per success factor and function; what is unlinked."""
+        return linkage(self.plan, spend_by_initiative(self.tables()))
+
+    def mission_map(self) -> MissionMap:
+        """The mission map's content, with actuals against targets."""
+        return build_mission_map(self.plan, self.attainments())
+
     def funnel(
         self,
         by: Sequence[str] | str = (),
@@ -152,6 +167,13 @@ class Workspace:
         """The funnel per stage (see :mod:`missionline.metrics.funnel` for the definitions)."""
         dims = [by] if isinstance(by, str) else list(by)
         return funnel(self.tables(), self.schema, self.plan, dims, period, basis, within_days)
+
+
+def spend_by_initiative(tables: dict[str, ir.Table]) -> dict[str | None, float]:
+    """Total spend per initiative id (None for spend not booked to an initiative)."""
+    spend = tables["spend"]
+    totals = spend.group_by("initiative_id").agg(amount=spend.amount.sum()).to_pandas()
+    return {(None if pd.isna(k) else str(k)): float(v) for k, v in totals.itertuples(index=False)}
 
 
 def plan_context(folder: Path, plan: Plan, db: str | None = None) -> PlanContext:
@@ -165,10 +187,8 @@ def plan_context(folder: Path, plan: Plan, db: str | None = None) -> PlanContext
     try:
         if "spend" not in database.tables():
             return PlanContext(columns)
-        spend = database.table("spend")
-        totals = spend.group_by("initiative_id").agg(amount=spend.amount.sum()).to_pandas()
-        by_initiative = {str(k): float(v) for k, v in totals.itertuples(index=False) if k}
-        return PlanContext(columns, by_initiative)
+        totals = spend_by_initiative({"spend": database.table("spend")})
+        return PlanContext(columns, {k: v for k, v in totals.items() if k is not None})
     finally:
         database.close()
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.text import Text
 
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
-from missionline.cli.output import Format, console
+from missionline.cli.output import Format, console, emit
 from missionline.plan.check import PlanCheck, check_plan
 from missionline.plan.schema import plan_json_schema
-from missionline.workspace import PLAN_FILE, plan_context
+from missionline.workspace import PLAN_FILE, Workspace, plan_context
 
 plan_app = typer.Typer(
     help="Check the mission plan and print its JSON Schema.", no_args_is_help=True
@@ -69,6 +71,67 @@ def schema(
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}", highlight=False)
+
+
+@plan_app.command("linkage")
+def linkage_command(
+    workspace: WorkspaceOption = Path("."),
+    fmt: FormatOption = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Initiatives, budget and spend per success factor and function; orphans; unlinked spend."""
+    with Workspace.open(workspace, db) as ws:
+        result = ws.linkage()
+    if fmt == Format.json:
+        payload = {
+            "success_factors": [asdict(r) for r in result.success_factors],
+            "functions": [asdict(r) for r in result.functions],
+            "orphan_initiatives": result.orphan_initiatives,
+            "unowned_outcomes": result.unowned_outcomes,
+            "total_spend": result.total_spend,
+            "unlinked_spend_share": result.unlinked_spend_share,
+            "unlinked_initiative_spend_share": result.unlinked_initiative_spend_share,
+            "notes": result.notes,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    for title, rows in (
+        ("Success factors", result.success_factors),
+        ("Functions", result.functions),
+    ):
+        frame = pd.DataFrame([{**asdict(r), "initiatives": len(r.initiatives)} for r in rows])
+        emit(frame, fmt, title=title)
+    if fmt == Format.table:
+        share = result.unlinked_spend_share
+        console.print(
+            f"orphan initiatives: {', '.join(result.orphan_initiatives) or 'none'}", highlight=False
+        )
+        console.print(
+            f"unowned outcomes: {', '.join(result.unowned_outcomes) or 'none'}", highlight=False
+        )
+        if share is not None:
+            console.print(
+                f"spend with no line to a success factor: {share:.1%} of all spend "
+                f"({result.unlinked_initiative_spend_share or 0:.1%} of initiative "
+                "spend)",
+                highlight=False,
+            )
+        for note in result.notes:
+            console.print(f"note: {note}", highlight=False)
+
+
+@plan_app.command("map")
+def map_command(
+    out: Annotated[Path, typer.Option("--output", "-o", help="map.html, map.svg or map.png")],
+    workspace: WorkspaceOption = Path("."),
+    db: DbOption = None,
+) -> None:
+    """Draw the mission map: mission, success factors, objectives by function, initiatives."""
+    from missionline.report.mission_map import write_map
+
+    with Workspace.open(workspace, db) as ws:
+        path = write_map(ws.mission_map(), out)
+    console.print(f"mission map written to {path}", highlight=False)
 
 
 def register_plan_commands(app: typer.Typer) -> None:

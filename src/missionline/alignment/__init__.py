@@ -1,0 +1,1 @@
+"""Alignment: targets against actuals, linkage of work to outcomes, the mission map."""
