@@ -23,6 +23,7 @@ from missionline.data.importer import LoadReport, Progress, import_files
 from missionline.data.mapping import load_mapping
 from missionline.data.schema import LOAD_ORDER, Table, tables_with_fields
 from missionline.errors import WorkspaceError
+from missionline.metrics.conformance import conformance, offenders
 from missionline.metrics.funnel import Basis, funnel
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
@@ -144,6 +145,15 @@ class Workspace:
                 self.db.backend.to_csv(expr, path)
             written.append(path)
         return written
+
+    def verify(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
+        """Entry-rule conformance per stage: entries, conforming entries and their share."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return conformance(self.tables(), self.schema, self.plan, dims, period)
+
+    def offenders(self, limit: int = 5) -> pd.DataFrame:
+        """A sample of records per stage that entered without meeting the entry rule."""
+        return offenders(self.tables(), self.schema, self.plan, limit)
 
     def attainments(self) -> list[Attainment]:
         """Each success factor and objective against its actual in its last full period."""

@@ -28,6 +28,7 @@ class YamlSource:
     file: str
     data: Any
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    value_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
 
     def locate(self, path: Sequence[str | int]) -> tuple[int | None, int | None]:
         """Return the line and column of the deepest known node on ``path``."""
@@ -38,13 +39,26 @@ class YamlSource:
             path = path[:-1]
         return self.positions.get((), (None, None))
 
+    def locate_value(self, path: Sequence[str | int]) -> tuple[int | None, int | None]:
+        """Return where the scalar value at ``path`` starts (its key's place if unknown).
+
+        Only plain (unquoted) values on the key's line are known exactly; quoted or folded
+        values fall back to the key's position.
+        """
+        return self.value_positions.get(tuple(path)) or self.locate(path)
+
     def problem(self, path: Sequence[str | int], message: str) -> Problem:
         """Return a problem located at ``path`` in this file."""
         line, column = self.locate(path)
         return Problem(message, self.file, line, column)
 
 
-def _plain(node: Any, path: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
+def _plain(
+    node: Any,
+    path: Path_,
+    positions: dict[Path_, tuple[int, int]],
+    values: dict[Path_, tuple[int, int]],
+) -> Any:
     """Convert ruamel nodes into dicts and lists, recording positions on the way."""
     if isinstance(node, CommentedMap):
         out: dict[Any, Any] = {}
@@ -52,7 +66,10 @@ def _plain(node: Any, path: Path_, positions: dict[Path_, tuple[int, int]]) -> A
             child = (*path, key)
             line, col = node.lc.key(key)
             positions[child] = (line + 1, col + 1)
-            out[key] = _plain(value, child, positions)
+            if isinstance(value, str) and type(value) is str:  # a plain scalar, not quoted
+                value_line, value_col = node.lc.value(key)
+                values[child] = (value_line + 1, value_col + 1)
+            out[key] = _plain(value, child, positions, values)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -60,7 +77,7 @@ def _plain(node: Any, path: Path_, positions: dict[Path_, tuple[int, int]]) -> A
             child = (*path, index)
             line, col = node.lc.item(index)
             positions[child] = (line + 1, col + 1)
-            items.append(_plain(value, child, positions))
+            items.append(_plain(value, child, positions, values))
         return items
     if isinstance(node, str):
         return str(node)
@@ -87,7 +104,8 @@ def read_yaml(path: Path, text: str | None = None) -> YamlSource:
         problem = Problem(f"invalid YAML: {exc.problem}", name, line, column)
         raise PlanError(f"{name} is not valid YAML", [problem]) from None
     positions: dict[Path_, tuple[int, int]] = {(): (1, 1)}
-    return YamlSource(name, _plain(node, (), positions), positions)
+    values: dict[Path_, tuple[int, int]] = {}
+    return YamlSource(name, _plain(node, (), positions, values), positions, values)
 
 
 def _describe(error: Mapping[str, Any]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.text import Text
 
@@ -39,22 +38,21 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 ok, 2 bad input, 1 other failures)."""
+    """Run the CLI; return the exit status (0 ok, 2 bad input or usage, 1 other failures).
+
+    Usage errors are reported by the command-line parser itself (standalone mode); mistakes in
+    the user's files surface as MissionlineError and are printed here, without a traceback.
+    """
     command = typer.main.get_command(app)
     try:
-        status = command.main(args=argv, prog_name="missionline", standalone_mode=False)
+        command.main(args=argv, prog_name="missionline", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except MissionlineError as exc:
         err_console.print(Text("error: ", style="bold red") + Text(exc.render()), soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        return 130
-    return status if isinstance(status, int) else 0
+    return 0
 
 
 def run() -> None:

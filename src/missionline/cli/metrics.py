@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
-from missionline.cli.output import Format, console, emit
+from missionline.cli.output import Format, console, emit, records
 from missionline.metrics.periods import parse_duration_days
 from missionline.workspace import Workspace
 
@@ -46,6 +48,30 @@ def funnel(
         emit(frame, fmt, title=f"{ws.plan.company}: funnel ({basis} basis)")
 
 
+def verify(
+    workspace: WorkspaceOption = Path("."),
+    by: ByOption = None,
+    period: PeriodOption = None,
+    sample: Annotated[int, typer.Option(min=0, help="Offending records listed per stage.")] = 5,
+    fmt: FormatOption = Format.table,
+    db: DbOption = None,
+) -> None:
+    """How is stage progress verified? The share of entries that met the stage's entry rule."""
+    with Workspace.open(workspace, db) as ws:
+        frame = ws.verify(by or [], period)
+        bad = ws.offenders(sample) if sample else None
+    if fmt == Format.json:
+        payload = {
+            "conformance": records(frame),
+            "offenders": records(bad) if bad is not None else [],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    emit(frame, fmt, title="Entry-rule conformance")
+    if bad is not None and fmt == Format.table and len(bad):
+        emit(bad, fmt, title="Records that entered without meeting the rule (sample)")
+
+
 def report(
     out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "report.html"
@@ -64,4 +90,5 @@ def report(
 def register_metric_commands(app: typer.Typer) -> None:
     """Add the metric commands to the app."""
     app.command()(funnel)
+    app.command()(verify)
     app.command()(report)

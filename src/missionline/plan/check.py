@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from missionline.errors import PlanError
-from missionline.plan import rules_alignment, rules_structure  # noqa: F401  (registers rules)
+from missionline.plan import (  # noqa: F401  (importing registers the rules)
+    rules_alignment,
+    rules_entry,
+    rules_structure,
+)
 from missionline.plan.models import Plan
 from missionline.plan.rules import Finding, PlanContext, run_rules
 from missionline.yaml_source import read_yaml, validate_model

@@ -11,6 +11,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from missionline.plan.expr_nodes import (
+    COMPARE,
     Binary,
     Call,
     Column,
@@ -20,6 +21,7 @@ from missionline.plan.expr_nodes import (
     Literal,
     Node,
     Unary,
+    precedence,
 )
 from missionline.plan.expr_types import check_rule, parse_moment
 
@@ -97,7 +99,7 @@ class _Compiler:
                 subject, *values = self.aligned((operand, *items))
                 return subject.notin(values) if negated else subject.isin(values)
             case IsNull(operand=operand, negated=negated):
-                inner = self.value(operand)
+                inner = self.operand(operand)
                 return inner.notnull() if negated else inner.isnull()
             case Call(name=name, args=args):
                 return self.call(name, args)
@@ -134,12 +136,22 @@ class _Compiler:
         A string literal among dates or timestamps denotes one; dates among timestamps are
         read as their midnight.
         """
-        values = [self.value(node) for node in nodes]
+        values = [self.operand(node) for node in nodes]
         if any(value.type().is_temporal() for value in values):
             values = [_moment(node, value) for node, value in zip(nodes, values, strict=True)]
             if any(value.type().is_timestamp() for value in values):
                 values = [v.cast(dt.timestamp) if v.type().is_date() else v for v in values]
         return values
+
+    def operand(self, node: Node) -> ir.Value:
+        """Compile an operand of a comparison, 'in' or 'is null', keeping a condition whole.
+
+        ibis 12 prints a condition there without its parentheses: ``(not b) = c`` comes out as
+        ``NOT (b) = c``, which SQL reads as ``not (b = c)``. A one-argument COALESCE is the
+        identity, and is always printed as a call, so the condition stays one operand.
+        """
+        value = self.value(node)
+        return ibis.coalesce(value) if precedence(node) <= COMPARE else value
 
     def call(self, name: str, args: tuple[Node, ...]) -> ir.Value:
         if name == "coalesce":

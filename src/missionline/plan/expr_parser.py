@@ -134,19 +134,17 @@ def _number(text: str, match: re.Match[str]) -> Token:
     if tail := _NUMBER_TAIL.match(text, end):
         stop = tail.end()
         raise ExpressionError(f"invalid number '{text[start:stop]}'", start, stop - start)
-    value: int | float
-    if written.isdigit():
-        # Checked before int(): Python refuses to convert strings of thousands of digits.
-        value = int(written) if len(written) <= 19 else _INT64_MAX + 1
-    else:
+    if not written.isdigit():
         value = float(written)
-    if isinstance(value, int) and value > _INT64_MAX:
+        if math.isinf(value):
+            raise ExpressionError(f"number too large: found {written}", start, end - start)
+        return Token("number", written, start, value)
+    # The length is checked first: Python refuses int() of a string of thousands of digits.
+    if len(written.lstrip("0")) > len(str(_INT64_MAX)) or int(written) > _INT64_MAX:
         raise ExpressionError(
             f"integer too large: expected at most {_INT64_MAX}, found {written}", start, end - start
         )
-    if value == math.inf:
-        raise ExpressionError(f"number too large: found {written}", start, end - start)
-    return Token("number", written, start, value)
+    return Token("number", written, start, int(written))
 
 
 def _name(text: str, match: re.Match[str]) -> Token:
@@ -209,8 +207,10 @@ class _Parser:
                 opener.offset,
                 len(opener.text),
             )
-        yield
-        self.nesting -= 1
+        try:
+            yield
+        finally:
+            self.nesting -= 1
 
     def chain(self, operators: set[str], operand: Callable[[], Node]) -> Node:
         left = operand()
@@ -281,7 +281,9 @@ class _Parser:
             return _span(InList(left, tuple(items), negated), left, end)
         if token.key == "not":
             raise ExpressionError(
-                f"expected 'in' after 'not', found {self.peek(1).describe()}", token.offset, 3
+                f"expected 'in' after 'not', found {self.peek(1).describe()}",
+                token.offset,
+                len(token.text),
             )
         return left
 

@@ -93,7 +93,7 @@ class _Checker:
                 return "bool"
             case InList(operand=operand, items=items):
                 for item in items:
-                    self.compare("in", operand, item, item)
+                    self.compare("in", operand, item, item, either_way=False)
                 return "bool"
             case IsNull(operand=operand):
                 self.type_of(operand)
@@ -121,8 +121,14 @@ class _Checker:
         if found not in (wanted, "null", None):
             self.fail(f"{needs}, found {found}", node)
 
-    def compare(self, op: str, left: Node, right: Node, where: Node) -> None:
-        """Check that ``left op right`` compares like with like; report at ``where``."""
+    def compare(
+        self, op: str, left: Node, right: Node, where: Node, either_way: bool = True
+    ) -> None:
+        """Check that ``left op right`` compares like with like; report at ``where``.
+
+        A string literal beside a date or timestamp is read as one ('2024-01-31'); in a list,
+        only the items are read so, as the left side's type decides what the items must be.
+        """
         left_type, right_type = self.type_of(left), self.type_of(right)
         if left_type is None or right_type is None:
             return
@@ -136,9 +142,10 @@ class _Checker:
             if left_type == "bool" and op not in ("=", "!=", "in"):
                 self.fail(f"cannot order bools with '{op}': expected '=' or '!='", where)
             return
-        sides = ((left_type, right, right_type), (right_type, left, left_type))
+        sides = [(left_type, right, right_type)]
+        if either_way:
+            sides.append((right_type, left, left_type))
         for temporal, other, other_type in sides:
-            # A string literal beside a date or timestamp is read as one: '2024-01-31'.
             if temporal in _TEMPORAL and other_type == "string" and isinstance(other, Literal):
                 if parse_moment(str(other.value)) is None:
                     self.fail(
