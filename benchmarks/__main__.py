@@ -1,6 +1,6 @@
 """Run the benchmarks: ``python -m benchmarks [--smoke] [--leads N] [--only funnel|import]``.
 
-The full run uses the 2,000,000-lead company (about 10 million stage events); ``--smoke`` a
+The full run uses the 4,000,000-lead company (about 10 million stage events); ``--smoke`` a
 tiny one, to check that the benchmarks still run and agree (the test suite does this).
 """
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
     args = parser.parse_args(argv)
-    leads = args.leads or (2_000 if args.smoke else 2_000_000)
+    leads = args.leads or (2_000 if args.smoke else 4_000_000)
     repeats = 1 if args.smoke else 3
 
     def log(message: str) -> None:

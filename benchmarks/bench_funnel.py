@@ -6,28 +6,16 @@ Targets (issue #3): missionline <= 1.2x the SQL query, >= 10x faster than pandas
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import best_of, company_files, data_dir, peak_rss_mb
+from benchmarks.common import best_of, peak_rss_mb
 from benchmarks.funnel_sql import run_pandas, run_sql
+from benchmarks.prepare import ensure
 from missionline.workspace import Workspace
-
-
-def _workspace(leads: int, seed: int, log: Callable[[str], None]) -> Workspace:
-    folder = data_dir() / f"workspace-{leads}-{seed}"
-    if not (folder / "missionline.yaml").exists():
-        files = company_files(leads, seed, "parquet", log)
-        shutil.rmtree(folder, ignore_errors=True)
-        ws = Workspace.init(folder, "demo")
-        log("importing the company into DuckDB")
-        ws.import_files([files])
-        return ws
-    return Workspace.open(folder)
 
 
 def compare(engine: pd.DataFrame, sql: pd.DataFrame, pandas: pd.DataFrame) -> None:
@@ -47,7 +35,7 @@ def compare(engine: pd.DataFrame, sql: pd.DataFrame, pandas: pd.DataFrame) -> No
 
 def run(leads: int, seed: int, repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Time the three implementations; return seconds, ratios and peak memory."""
-    ws = _workspace(leads, seed, log)
+    ws = Workspace.open(ensure("workspace", leads, seed))
     events = ws.db.table("stage_events").count().execute()
     log(f"funnel on {events:,} stage events")
     ws.funnel()  # warm-up: first query loads the file's pages

@@ -11,14 +11,15 @@ from typing import Any
 
 import duckdb
 
-from benchmarks.common import best_of, company_files, data_dir, peak_rss_mb
+from benchmarks.common import best_of, data_dir, peak_rss_mb
+from benchmarks.prepare import ensure
 from missionline.data.sql import lit
 from missionline.workspace import Workspace
 
 
 def run(leads: int, seed: int, repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Time both loads of the company's stage_events.csv into empty databases."""
-    files = company_files(leads, seed, "csv", log)
+    files = ensure("files", leads, seed, "csv")
     csv = files / "stage_events.csv"
     scratch = data_dir() / "import-scratch"
 

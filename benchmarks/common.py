@@ -64,20 +64,3 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
         f"{memory:.0f} GiB, Python {sys.version.split()[0]}, {platform.system()}"
     )
-
-
-def company_files(leads: int, seed: int, fmt: str, log: Callable[[str], None]) -> Path:
-    """Generate (once, cached under benchmarks/.data) the benchmark company's files."""
-    from missionline.demo.generator import generate_company, write_company
-
-    folder = data_dir() / f"company-{leads}-{seed}-{fmt}"
-    if (folder / f"stage_events.{fmt}").exists():
-        return folder
-    log(f"generating {leads:,} leads (cached in {folder})")
-    started = time.perf_counter()
-    company = generate_company(leads=leads, seed=seed)
-    write_company(company, folder, fmt)  # type: ignore[arg-type]
-    events = company.tables["stage_events"].num_rows
-    elapsed = time.perf_counter() - started
-    log(f"generated {events:,} stage events in {elapsed:.0f} s ({events / elapsed:,.0f} events/s)")
-    return folder

@@ -147,3 +147,19 @@ def test_report_is_self_contained(
     assert "Plotly" in html and "Definitions" in html
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=[\"']?(https?:)?//", html)
     assert "Sales accepted lead" in html  # generated from the plan
+
+
+def test_plan_check_csv_and_report_default(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plan check prints CSV rows; report writes into the workspace by default."""
+    code, out, _ = run(capsys, "plan", "check", "-w", str(folder), "-f", "csv")
+    assert code == 0 and out.splitlines()[0] == "severity,rule,message,file,line,column,object"
+    assert run(capsys, "report", "-w", str(folder))[0] == 0
+    assert (folder / "report.html").is_file()
+
+
+def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown option is a usage error (exit 2), shown by the parser, not a crash."""
+    code, _, err = run(capsys, "funnel", "--nope")
+    assert code == 2 and "No such option" in err and "Traceback" not in err

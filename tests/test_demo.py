@@ -110,3 +110,12 @@ def test_generate_command_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["import", "-w", str(folder), str(folder / "data")]) == 0
     out = capsys.readouterr().out
     assert "stage_events" in out
+
+
+def test_demo_with_another_seed_replaces_the_company(tmp_path: Path) -> None:
+    """Running the demo again with another size replaces the data instead of merging two."""
+    folder = tmp_path / "demo"
+    assert main(["demo", "-w", str(folder), "--leads", "600", "--seed", "1"]) == 0
+    assert main(["demo", "-w", str(folder), "--leads", "400", "--seed", "2"]) == 0
+    with Workspace.open(folder) as ws:
+        assert len(ws.table("people")) == 400

@@ -239,6 +239,43 @@ def test_cli_reports_errors_without_traceback(
     code = main(["import", "-w", str(workspace.folder), str(f)])
     err = capsys.readouterr().err
     assert code == 2
-    assert "import failed: 1 problems; nothing was written" in err
+    assert "import failed: 1 problem; nothing was written" in err
     assert "expected a timestamp, found 'yesterday'" in err
     assert "Traceback" not in err
+
+
+def test_whole_numbers_and_score_bounds(workspace: Workspace, tmp_path: Path) -> None:
+    """A fraction in a whole-number column and a score outside 1-5 are errors, not rounded."""
+    f = write(
+        tmp_path / "survey_responses.csv",
+        """
+        response_id,respondent,function,question_id,score
+        r1,ann,sales,q01,12.5
+        r2,ann,sales,q02,7
+        r3,ann,sales,q03,4.0
+    """,
+    )
+    assert problems_of(workspace, f) == [
+        f"{f}:2:score: score: expected a whole number, found '12.5'",
+        f"{f}:3:score: score: expected a value from 1 to 5, found 7",
+    ]
+
+
+def test_timestamps_with_offsets_are_converted_to_utc(workspace: Workspace, tmp_path: Path) -> None:
+    """An explicit UTC offset in the text is honoured; naive times are taken as UTC."""
+    f = write(
+        tmp_path / "people.csv",
+        """
+        person_id,created_at
+        p1,2025-01-01T10:00:00+02:00
+        p2,2025-01-01T10:00:00Z
+        p3,2025-01-01 10:00:00
+    """,
+    )
+    workspace.import_files([f])
+    times = workspace.table("people").set_index("person_id")["created_at"]
+    assert [str(times[p]) for p in ("p1", "p2", "p3")] == [
+        "2025-01-01 08:00:00",
+        "2025-01-01 10:00:00",
+        "2025-01-01 10:00:00",
+    ]

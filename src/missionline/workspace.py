@@ -43,6 +43,14 @@ def packaged_example(name: str) -> Path:
     return plan
 
 
+def _absolute_duckdb(url: str) -> str:
+    """Make a relative DuckDB file URL absolute, so the workspace works from any folder."""
+    prefix = "duckdb://"
+    if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
+
+
 def _database_url(folder: Path, db: str | None) -> str:
     """The database URL: --db, then $MISSIONLINE_DB, then the workspace settings, then DuckDB."""
     if db:
@@ -92,6 +100,7 @@ class Workspace:
             raise WorkspaceError(f"{target} already exists; this folder is already a workspace")
         shutil.copyfile(_plan_source(source), target)
         if db:
+            db = _absolute_duckdb(db)
             (folder / SETTINGS_FILE).write_text(json.dumps({"database": db}, indent=2) + "\n")
         return cls.open(folder, db)
 

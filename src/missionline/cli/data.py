@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -114,7 +115,9 @@ def _generate(folder: Path, leads: int, seed: int, fmt: str) -> list[Path]:
 
 
 def demo(
-    workspace: WorkspaceOption = DEMO_FOLDER,
+    workspace: Annotated[
+        Path, typer.Option("-w", "--workspace", help="The demo workspace folder.")
+    ] = DEMO_FOLDER,
     leads: Annotated[
         int, typer.Option(min=100, help="How many leads the demo company has.")
     ] = DEMO_LEADS,
@@ -127,14 +130,24 @@ def demo(
     folder = workspace
     if not (folder / PLAN_FILE).exists():
         Workspace.init(folder, "demo").close()
+    # Another size or seed is another company: replace the data instead of merging two.
+    same = _truth_matches(folder / "truth.json", leads, seed)
     _generate(folder, leads, seed, "parquet")
     with Workspace.open(folder) as ws:
         with progress_bar() as progress:
-            report = ws.import_files([folder / "data"], progress=progress)
+            report = ws.import_files([folder / "data"], replace=not same, progress=progress)
         print_load(report)
         show_funnel(ws)
         out = write_report(ws, folder / "report.html")
     console.print(f"\nreport written to [bold]{out}[/] — open it in a browser", highlight=False)
+
+
+def _truth_matches(path: Path, leads: int, seed: int) -> bool:
+    """Whether the workspace already holds the demo company of this size and seed."""
+    if not path.is_file():
+        return True  # nothing there yet: a plain import
+    truth = json.loads(path.read_text())
+    return bool(truth.get("leads") == leads and truth.get("seed") == seed)
 
 
 def register_data_commands(app: typer.Typer) -> None:

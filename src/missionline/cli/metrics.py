@@ -73,9 +73,10 @@ def verify(
 
 
 def report(
-    out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
-        "report.html"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The HTML file (default: WORKSPACE/report.html)."),
+    ] = None,
     workspace: WorkspaceOption = Path("."),
     db: DbOption = None,
 ) -> None:
@@ -83,7 +84,7 @@ def report(
     from missionline.report.html import write_report
 
     with Workspace.open(workspace, db) as ws:
-        path = write_report(ws, out)
+        path = write_report(ws, out or workspace / "report.html")
     console.print(f"report written to {path}", highlight=False)
 
 

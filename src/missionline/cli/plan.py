@@ -52,6 +52,13 @@ def check(
         result = check_plan(path, plan_context(workspace, result.plan, db))
     if fmt == Format.json:
         sys.stdout.write(json.dumps(result.as_json(), indent=2) + "\n")
+    elif fmt == Format.csv:
+        findings = result.as_json()
+        rows = [
+            {"severity": kind[:-1], **f} for kind in ("errors", "warnings") for f in findings[kind]
+        ]
+        columns = ["severity", "rule", "message", "file", "line", "column", "object"]
+        emit(pd.DataFrame(rows, columns=columns), fmt)
     else:
         _print_findings(result)
     if result.errors:

@@ -62,6 +62,10 @@ class LoadReport:
     warnings: list[Problem] = field(default_factory=list)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def expand(paths: Sequence[Path]) -> list[Path]:
     """Replace folders by the data files in them, sorted; fail on paths that do not exist."""
     files: list[Path] = []
@@ -143,7 +147,7 @@ def import_files(
         findings = _validate(runner, by_table, tables, plan, replace)
         if findings.errors:
             raise DataValidationError(
-                f"import failed: {len(findings.errors)} problems; nothing was written",
+                f"import failed: {_count(len(findings.errors), 'problem')}; nothing was written",
                 findings.errors,
             )
         loads = _write(runner, by_table, tables, replace, files, findings.unique)

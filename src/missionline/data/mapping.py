@@ -86,7 +86,9 @@ class FileSpec(MappingModel):
 
     match: str = Field(description="A file-name pattern, e.g. 'contacts*.csv'.")
     timezone: str | None = Field(None, description="Time zone of this file's naive timestamps.")
-    delimiter: str | None = Field(None, description="CSV delimiter, when not detected.")
+    delimiter: str | None = Field(
+        None, description="CSV delimiter (default: comma; tab for .tsv files)."
+    )
     tables: dict[str, dict[str, ColumnSpec]] = Field(
         default_factory=dict, description="Canonical table -> canonical column -> source."
     )

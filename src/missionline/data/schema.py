@@ -35,6 +35,7 @@ class Column:
     required: bool = False
     allowed: tuple[str, ...] = ()
     non_negative: bool = False
+    bounds: tuple[float, float] | None = None  # inclusive range, e.g. a 1-5 score
     description: str = ""
 
 
@@ -244,7 +245,7 @@ TABLES: dict[str, Table] = {
                 _c("respondent", "string", True),
                 _c("function", "string", True),
                 _c("question_id", "string", True),
-                _c("score", "int", True),
+                _c("score", "int", True, bounds=(1, 5)),
                 _c("at", "timestamp"),
             ),
             key=("response_id",),
@@ -272,6 +273,8 @@ def tables_with_fields(fields: Mapping[str, Mapping[str, str]]) -> dict[str, Tab
     """Return the canonical tables extended with a plan's declared extra columns."""
     out = dict(TABLES)
     for table_name, columns in fields.items():
+        if table_name not in TABLES:
+            continue  # reported by the plan rule unknown-field-table
         extra = tuple(Column(name, type_) for name, type_ in columns.items())
         out[table_name] = replace(TABLES[table_name], extra=extra)
     return out

@@ -19,6 +19,7 @@ from missionline.errors import DataValidationError, Problem
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DATA_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
+UTC_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"  # a timestamp that carries its own offset
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -52,7 +53,7 @@ def file_kind(path: Path) -> str:
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     raise DataValidationError(
-        f"{path}: unsupported file type (expected .csv, .csv.gz, .tsv or .parquet)"
+        f"{path}: unsupported file type (expected one of {', '.join(DATA_SUFFIXES)})"
     )
 
 
@@ -109,16 +110,28 @@ def _typed(text: str, column: Column, spec: ColumnSpec, file_tz: str | None) -> 
     """SQL converting cleaned text into the column's type; NULL where it does not parse."""
     kind = column.type
     if kind in ("timestamp", "date"):
+        tz = spec.timezone or file_tz
         if spec.format:
             value = f"try_strptime({text}, {lit(spec.format)})"
+            if "%z" in spec.format or "%Z" in spec.format:
+                value = f"timezone('UTC', {value})"  # an explicit offset wins over a zone
+            elif tz:
+                value = f"timezone('UTC', timezone({lit(tz)}, {value}))"
         else:
-            value = f"TRY_CAST({text} AS TIMESTAMP)"
-        tz = spec.timezone or file_tz
-        if tz:
-            value = f"timezone('UTC', timezone({lit(tz)}, {value}))"
+            naive = f"TRY_CAST({text} AS TIMESTAMP)"
+            if tz:
+                naive = f"timezone('UTC', timezone({lit(tz)}, {naive}))"
+            # text with its own offset (Z, +02:00) is converted to UTC whatever the file's zone
+            aware = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+            has_offset = f"regexp_matches({text}, {lit(UTC_OFFSET)})"
+            value = f"(CASE WHEN {has_offset} THEN {aware} ELSE {naive} END)"
         return f"CAST({value} AS {SQL_TYPES[kind]})"
     if kind == "string":
         return text
+    if kind == "int":
+        # TRY_CAST would round 12.5 to 13; a whole number must be written as one
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        return f"(CASE WHEN {number} = floor({number}) THEN CAST({number} AS BIGINT) END)"
     return f"TRY_CAST({text} AS {SQL_TYPES[kind]})"
 
 

@@ -110,6 +110,14 @@ def row_checks(query: Query, table: Table, flags: set[str], plan: Plan) -> Itera
                 f"{column.name}: expected a non-negative value, found {{0}}",
                 column.name,
             )
+        if column.bounds is not None:
+            low, high = column.bounds
+            sql = (
+                f"SELECT _file, _row, {col} FROM {view} WHERE {col} < {low} OR {col} > {high} "
+                "ORDER BY _file, _row"
+            )
+            message = f"{column.name}: expected a value from {low:g} to {high:g}, found {{0}}"
+            yield from _rows(query, sql, message, column.name)
     if table.name == "stage_events":
         yield from _stage_checks(query, view, plan)
 
@@ -221,7 +229,7 @@ def event_before_creation(
             continue
         refs = " UNION ALL ".join(sources)
         sql = (
-            f"SELECT v._file, v._row, v.record_id, v.stage FROM {view} v "
+            f"SELECT DISTINCT v._file, v._row, v.record_id, v.stage FROM {view} v "
             f"JOIN ({refs}) r ON v.record_id = r.k WHERE v.record_type = {lit(fk.when[1])} "
             "AND v.entered_at < r.created_at ORDER BY v._file, v._row"
         )

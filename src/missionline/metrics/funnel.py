@@ -106,15 +106,14 @@ def funnel_expr(
         raise MissionlineError(f"unknown basis {basis!r}; use cohort or period")
     dims = [resolve_dimension(name, schema) for name in by]
     path = plan.lifecycle.path()
-    ids = [s.id for s in path]
     events = tables["stage_events"]
     records = Records(tables)
     needs_owner = any(d.table in ("stage_events", "owners") for d in dims)
-    entries = _entries(events, ids, period, basis, needs_owner)
     group = [d.name for d in dims] + (["period"] if period else [])
     parts = []
     for i, stage in enumerate(path):
-        stage_entries = entries.filter(entries.stage == stage.id)
+        # one small aggregate per stage: cheaper than one hash table over every event
+        stage_entries = _entries(events, [stage.id], period, basis, needs_owner)
         if i + 1 < len(path):
             nxt = path[i + 1]
             link = None

@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from missionline.cli.output import records
 from missionline.report.charts import conversion_by_chart, funnel_chart
+from missionline.report.plan_sections import (
+    linkage_section,
+    mission_section,
+    verification_section,
+)
+from missionline.report.section import Section, figure_html
 from missionline.workspace import Workspace
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("missionline.report", "templates"),
     autoescape=jinja2.select_autoescape(["html", "j2"]),
 )
-
-
-@dataclass(frozen=True)
-class Section:
-    """A report section: a title, a reading in plain words, charts and a table."""
-
-    id: str
-    title: str
-    reading: str
-    charts: list[str]
-    columns: list[str]
-    rows: list[dict[str, object]]
-
-
-def figure_html(figure: go.Figure) -> str:
-    """Render a figure as a div that uses the report's single inlined Plotly script."""
-    return pio.to_html(
-        figure,
-        include_plotlyjs=False,
-        full_html=False,
-        config={"displaylogo": False, "responsive": True},
-    )
 
 
 def _funnel_reading(frame: pd.DataFrame) -> str:
@@ -77,7 +58,13 @@ def funnel_section(ws: Workspace) -> Section:
 
 def build_report(ws: Workspace) -> str:
     """Return the report's HTML."""
-    sections = [funnel_section(ws)]
+    candidates = [
+        mission_section(ws),
+        funnel_section(ws),
+        verification_section(ws),
+        linkage_section(ws),
+    ]
+    sections = [s for s in candidates if s is not None]
     template = _ENV.get_template("report.html.j2")
     return template.render(
         plan=ws.plan,
