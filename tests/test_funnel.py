@@ -155,3 +155,38 @@ def test_funnel_by_owner_team(workspace: Workspace, tmp_path: Path) -> None:
     assert workspace.funnel(by="owners.function")["owners_function"].dropna().unique().tolist() == [
         "sales"
     ]
+
+
+def test_funnel_by_message_uses_the_plan(tmp_path: Path) -> None:
+    """`--by message` groups people by the message of the initiative that brought them in."""
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        functions: [{id: marketing, name: Marketing}]
+        messages: [{id: fast, statement: Fast.}]
+        initiatives:
+          - {id: ini_a, name: A, function: marketing, message: fast}
+          - {id: ini_b, name: B, function: marketing}
+        lifecycle:
+          stages:
+            - {id: lead, name: Lead, next: [mql]}
+            - {id: mql, name: MQL}
+    """,
+    )
+    with Workspace.init(tmp_path / "ws", str(plan)) as ws:
+        write(
+            tmp_path / "f" / "people.csv",
+            "person_id,created_at,first_initiative_id\n"
+            "p1,2024-01-01,ini_a\np2,2024-01-01,ini_b\np3,2024-01-01,ini_a\n",
+        )
+        write(
+            tmp_path / "f" / "stage_events.csv",
+            "record_id,record_type,stage,entered_at\n"
+            "p1,person,lead,2024-01-01\np2,person,lead,2024-01-01\np3,person,lead,2024-01-01\n"
+            "p1,person,mql,2024-01-02\n",
+        )
+        ws.import_files([tmp_path / "f"])
+        lead = ws.funnel(by="message").query("stage == 'lead'").set_index("message", drop=False)
+    assert lead.loc["fast", "entries"] == 2
+    assert lead.loc["fast", "conversion_to_next"] == 0.5
+    assert lead["message"].isna().sum() == 1

@@ -193,3 +193,36 @@ def test_schema_errors_are_findings(tmp_path: Path, capsys: pytest.CaptureFixtur
     errors = json.loads(capsys.readouterr().out)["errors"]
     assert {(e["rule"], e["line"]) for e in errors} == {("schema", 1), ("schema", 2)}
     assert "unknown key 'statment'" in errors[-1]["message"]
+
+
+def test_demo_plan_round_trips_through_yaml(tmp_path: Path) -> None:
+    """The demo plan, dumped from its model to YAML and loaded again, is the same plan."""
+    from ruamel.yaml import YAML
+
+    from missionline.plan import load_plan
+
+    plan = load_plan(packaged_example("demo"))
+    out = tmp_path / "missionline.yaml"
+    YAML().dump(plan.model_dump(mode="json", exclude_defaults=True), out)
+    assert load_plan(out) == plan
+
+
+def test_init_gives_editors_the_schema(tmp_path: Path) -> None:
+    """A new workspace holds plan.schema.json and the plan's modeline points at it."""
+    from missionline.workspace import Workspace
+
+    with Workspace.init(tmp_path / "w", "demo") as ws:
+        text = (ws.folder / "missionline.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=plan.schema.json\n")
+    assert json.loads((tmp_path / "w" / "plan.schema.json").read_text()) == plan_json_schema()
+
+
+@pytest.mark.parametrize("suffix", ["html", "svg", "png"])
+def test_plan_map_command(tmp_path: Path, suffix: str) -> None:
+    """`missionline plan map` writes the map in the format its file name asks for."""
+    folder = tmp_path / "w"
+    assert main(["init", "-w", str(folder), "--from", "demo"]) == 0
+    out = tmp_path / f"map.{suffix}"
+    assert main(["plan", "map", "-w", str(folder), "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert main(["plan", "map", "-w", str(folder), "-o", str(tmp_path / "map.pdf")]) == 2

@@ -28,6 +28,7 @@ from missionline.metrics.funnel import Basis, funnel
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
 from missionline.plan.rules import PlanContext
+from missionline.plan.schema import SCHEMA_FILE, committed_schema_path
 
 PLAN_FILE = "missionline.yaml"
 SETTINGS_FILE = ".missionline.json"
@@ -98,7 +99,12 @@ class Workspace:
         target = folder / PLAN_FILE
         if target.exists():
             raise WorkspaceError(f"{target} already exists; this folder is already a workspace")
-        shutil.copyfile(_plan_source(source), target)
+        target.write_text(
+            _with_schema_modeline(_plan_source(source).read_text(encoding="utf-8")),
+            encoding="utf-8",
+        )
+        # Editors that read the yaml-language-server modeline complete and check the plan.
+        shutil.copyfile(committed_schema_path(), folder / SCHEMA_FILE)
         if db:
             db = _absolute_duckdb(db)
             (folder / SETTINGS_FILE).write_text(json.dumps({"database": db}, indent=2) + "\n")
@@ -210,6 +216,13 @@ def plan_context(folder: Path, plan: Plan, db: str | None = None) -> PlanContext
         return PlanContext(columns, {k: v for k, v in totals.items() if k is not None})
     finally:
         database.close()
+
+
+def _with_schema_modeline(text: str) -> str:
+    """Point the plan's yaml-language-server modeline at the workspace's schema copy."""
+    modeline = f"# yaml-language-server: $schema={SCHEMA_FILE}"
+    lines = [line for line in text.splitlines() if "yaml-language-server:" not in line]
+    return "\n".join([modeline, *lines]) + "\n"
 
 
 def _plan_source(source: str | None) -> Path:

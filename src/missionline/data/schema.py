@@ -86,6 +86,12 @@ def _c(name: str, type_: str, required: bool = False, **kw: object) -> Column:
 
 
 RECORD_TYPES = ("person", "opportunity", "account")
+# record type -> (its table, its id column)
+ENTITIES = {
+    "person": ("people", "person_id"),
+    "opportunity": ("opportunities", "opportunity_id"),
+    "account": ("accounts", "account_id"),
+}
 
 TABLES: dict[str, Table] = {
     t.name: t

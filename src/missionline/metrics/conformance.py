@@ -13,29 +13,14 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from missionline.data.schema import Table
+from missionline.data.schema import ENTITIES, Table
 from missionline.metrics.periods import period_start
-from missionline.metrics.records import ENTITIES, Records, resolve_dimension
+from missionline.metrics.records import Records, resolve_dimension
+from missionline.plan.entry_columns import rule_tables
 from missionline.plan.expressions import compile_rule, parse_rule, referenced_columns
 from missionline.plan.models import Plan, Stage
 
 SAMPLE = 5  # offending records listed per stage
-
-
-def rule_tables(record_type: str) -> list[str]:
-    """The tables a rule on this record type can read, the record's own first."""
-    own = ENTITIES[record_type][0]
-    return [own] if own == "accounts" else [own, "accounts"]
-
-
-def rule_columns(record_type: str, schema: dict[str, Table]) -> dict[str, str]:
-    """Column name -> type for rules on this record type: qualified and plain names."""
-    columns: dict[str, str] = {}
-    for table in reversed(rule_tables(record_type)):  # the record's own table wins plain names
-        for column in schema[table].all_columns:
-            columns[f"{table}.{column.name}"] = column.type
-            columns[column.name] = column.type
-    return columns
 
 
 def _with_attributes(
@@ -89,7 +74,7 @@ def conformance(
     period: str | None = None,
 ) -> pd.DataFrame:
     """Per stage with an entry rule: entries, conforming entries and their share, by group."""
-    dims = [resolve_dimension(name, schema) for name in by]
+    dims = [resolve_dimension(name, schema, plan) for name in by]
     needs_owner = any(d.table in ("stage_events", "owners") for d in dims)
     records = Records(tables)
     group = [d.name for d in dims] + (["period"] if period else [])

@@ -104,7 +104,7 @@ def funnel_expr(
     """Build the per-stage aggregate as one Ibis expression (executed by :func:`funnel`)."""
     if basis not in ("cohort", "period"):
         raise MissionlineError(f"unknown basis {basis!r}; use cohort or period")
-    dims = [resolve_dimension(name, schema) for name in by]
+    dims = [resolve_dimension(name, schema, plan) for name in by]
     path = plan.lifecycle.path()
     events = tables["stage_events"]
     records = Records(tables)
@@ -158,7 +158,7 @@ def funnel(
     """Return the funnel per stage in plan order, one row per stage and group."""
     expr = funnel_expr(tables, schema, plan, by, period, basis, within_days)
     raw = expr.to_pandas()
-    group = [resolve_dimension(b, schema).name for b in by] + (["period"] if period else [])
+    group = [resolve_dimension(b, schema, plan).name for b in by] + (["period"] if period else [])
     return shape_funnel(raw, [s.id for s in plan.lifecycle.path()], group, basis)
 
 

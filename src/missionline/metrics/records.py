@@ -8,25 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
 
-from missionline.data.schema import Table
+from missionline.data.schema import ENTITIES, Table
 from missionline.errors import MissionlineError
 
-# record type -> (table, id column)
-ENTITIES = {
-    "person": ("people", "person_id"),
-    "opportunity": ("opportunities", "opportunity_id"),
-    "account": ("accounts", "account_id"),
-}
+if TYPE_CHECKING:  # the plan imports the metrics' rule columns; avoid a cycle at run time
+    from missionline.plan.models import Plan
+
 
 # Short names people use on the command line for canonical columns.
 ALIASES = {
     "channel": ("people", "source_channel"),
     "owner": ("stage_events", "owner_id"),
     "team": ("owners", "team"),
+    "initiative": ("people", "first_initiative_id"),
 }
 # Tables whose columns can describe a stage entry: the record's own attributes, and the owner
 # of the entry (through stage_events.owner_id).
@@ -40,10 +39,19 @@ class Dimension:
     name: str
     table: str
     column: str
+    # For dimensions the plan defines: the column's value -> the dimension's value.
+    values: tuple[tuple[str, str], ...] = ()
 
 
-def resolve_dimension(name: str, tables: dict[str, Table]) -> Dimension:
-    """Find the column a dimension name refers to (``segment``, ``channel``, ``people.x``)."""
+def resolve_dimension(name: str, tables: dict[str, Table], plan: Plan | None = None) -> Dimension:
+    """Find the column a dimension name refers to (``segment``, ``channel``, ``people.x``).
+
+    ``message`` is the message of the initiative that first brought the person in (from the
+    plan), so process metrics can be compared message by message.
+    """
+    if name == "message" and plan is not None:
+        pairs = tuple((i.id, i.message) for i in plan.initiatives if i.message)
+        return Dimension(name, "people", "first_initiative_id", pairs)
     if "." in name:
         table, column = name.split(".", 1)
         if table in DIMENSION_TABLES and column in tables[table].names():
@@ -54,7 +62,9 @@ def resolve_dimension(name: str, tables: dict[str, Table]) -> Dimension:
         for table in DIMENSION_TABLES[:3]:
             if name in tables[table].names():
                 return Dimension(name, table, name)
-    known = sorted({*ALIASES, *(c for t in DIMENSION_TABLES[:3] for c in tables[t].names())})
+    known = sorted(
+        {*ALIASES, "message", *(c for t in DIMENSION_TABLES[:3] for c in tables[t].names())}
+    )
     raise MissionlineError(
         f"unknown dimension {name!r}; use one of {', '.join(known)}, or table.column for a "
         f"column of {', '.join(DIMENSION_TABLES)}"
@@ -115,5 +125,9 @@ class Records:
                 .distinct(on="_from", keep="first")
             )
             entries = entries.left_join(mapped, entries.record_id == mapped._from).drop("_from")
+            if dim.values:
+                entries = entries.mutate(
+                    _v=entries._v.substitute(dict(dim.values), else_=ibis.null("string"))
+                )
             entries = entries.rename({dim.name: "_v"})
         return entries

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from missionline.data.schema import TABLES, tables_with_fields
-from missionline.metrics.conformance import rule_columns
+from missionline.plan.entry_columns import rule_columns
 from missionline.plan.expressions import ExpressionError, check_rule, parse_rule
 from missionline.plan.models import Plan
 from missionline.plan.rules import Finding, PlanContext, Rule, register
