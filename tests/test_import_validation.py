@@ -113,7 +113,7 @@ def test_exact_duplicate_rows_warn_and_load_once(workspace: Workspace, tmp_path:
     """Identical rows are a warning and are loaded once."""
     f = write(tmp_path / "people.csv", PEOPLE + "    p1,,2024-01-01,webinar,\n")
     report = workspace.import_files([f])
-    assert [str(w) for w in report.warnings] == ["people: 1 exact duplicate rows were loaded once"]
+    assert [str(w) for w in report.warnings] == ["people: 1 exact duplicate row was loaded once"]
     assert len(workspace.table("people")) == 2
 
 

@@ -174,7 +174,8 @@ def key_checks(query: Query, table: Table) -> tuple[list[Problem], list[Problem]
     total = query(f"SELECT (SELECT COUNT(*) FROM {view}) - (SELECT COUNT(*) FROM ({distinct}))")
     warnings = []
     if dupes := total[0][0]:
-        warnings.append(Problem(f"{table.name}: {dupes} exact duplicate rows were loaded once"))
+        rows = "1 exact duplicate row was" if dupes == 1 else f"{dupes} exact duplicate rows were"
+        warnings.append(Problem(f"{table.name}: {rows} loaded once"))
     return errors, warnings, False
 
 
