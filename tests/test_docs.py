@@ -9,8 +9,13 @@ from typing import Any
 import pytest
 import typer
 
+import missionline.plan.check  # noqa: F401  (importing it registers every plan rule)
 from missionline.cli.main import app
 from missionline.data.schema import TABLES
+from missionline.metrics.library import MEASURES
+from missionline.plan.expressions import FUNCTIONS
+from missionline.plan.models import PlanModel
+from missionline.plan.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -28,6 +33,18 @@ def flatten(commands: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # The click commands behind the app (typer may vendor its own click: no isinstance checks).
 COMMANDS = flatten(getattr(typer.main.get_command(app), "commands", {}))
+
+
+def plan_models(base: type[PlanModel] = PlanModel) -> list[type[PlanModel]]:
+    """Return every model of the plan file (the subclasses of PlanModel, at any depth)."""
+    found = []
+    for model in base.__subclasses__():
+        found += [model, *plan_models(model)]
+    return found
+
+
+# Every key of the plan file: (model name, key), e.g. ("Stage", "entry_rule").
+PLAN_KEYS = sorted({(m.__name__, key) for m in plan_models() for key in m.model_fields})
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -162,3 +179,57 @@ def test_anchors_point_at_headings(path: Path, target: str) -> None:
     if not linked.is_file():
         pytest.skip(f"{file_part} does not exist (reported by the link test)")
     assert anchor in anchors(read(linked)), f"{path.relative_to(ROOT)}: no heading for {target}"
+
+
+def table_row(body: str, first_cell: str) -> list[str] | None:
+    """Return the cells of the markdown table row in ``body`` whose first cell starts so."""
+    for line in body.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.lstrip().startswith("|") and cells[0].startswith(first_cell):
+            return cells
+    return None
+
+
+def test_the_plan_registries_are_not_empty() -> None:
+    """Rules, measures, functions and plan keys were found (so the tests below test something)."""
+    assert len(RULES) >= 10 and len(MEASURES) >= 8 and len(FUNCTIONS) >= 5
+    assert ("Stage", "entry_rule") in PLAN_KEYS
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[rule.id for rule in RULES])
+def test_every_rule_is_in_the_plan_rules_table(rule: type[Any]) -> None:
+    """Each plan rule has a row in the Rules table of docs/plan.md: id, severity, ..., hint."""
+    body = sections(read(DOCS / "plan.md"), 2).get("Rules")
+    assert body is not None, "docs/plan.md has no '## Rules' section"
+    row = table_row(body, f"`{rule.id}`")
+    assert row is not None, f"docs/plan.md does not list rule {rule.id} in its Rules table"
+    assert row[1] == rule.severity, f"docs/plan.md gives {rule.id} severity {row[1]!r}"
+    assert row[-1] == rule.hint, f"docs/plan.md gives {rule.id} another hint than the code"
+
+
+@pytest.mark.parametrize("measure", sorted(MEASURES))
+def test_every_measure_is_documented(measure: str) -> None:
+    """Each measure has a row in docs/plan.md (Measures) and in docs/metrics.md (Plan metrics)."""
+    measures = sections(read(DOCS / "plan.md"), 4).get("Measures")
+    assert measures is not None, "docs/plan.md has no '#### Measures' section"
+    assert table_row(measures, f"`{measure}`"), f"docs/plan.md does not list measure {measure}"
+    definitions = sections(read(DOCS / "metrics.md"), 2).get("Plan metrics")
+    assert definitions is not None, "docs/metrics.md has no '## Plan metrics' section"
+    assert table_row(definitions, f"`{measure}`"), f"docs/metrics.md does not define {measure}"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_expression_function_is_documented(name: str) -> None:
+    """Each entry-rule function has a row in the Functions table of docs/expressions.md."""
+    body = sections(read(DOCS / "expressions.md"), 2).get("Functions")
+    assert body is not None, "docs/expressions.md has no '## Functions' section"
+    assert table_row(body, f"`{name}("), f"docs/expressions.md does not describe {name}()"
+
+
+@pytest.mark.parametrize(("model", "key"), PLAN_KEYS, ids=[f"{m}.{k}" for m, k in PLAN_KEYS])
+def test_every_plan_key_is_in_the_plan_reference(model: str, key: str) -> None:
+    """Each key of the plan file is named in code in docs/plan.md."""
+    spans = INLINE_CODE.findall(FENCE.sub("", read(DOCS / "plan.md")))
+    assert any(re.search(rf"\b{re.escape(key)}\b", span) for span in spans), (
+        f"docs/plan.md does not name the key {key} of {model}"
+    )

@@ -226,3 +226,46 @@ def test_plan_map_command(tmp_path: Path, suffix: str) -> None:
     assert main(["plan", "map", "-w", str(folder), "-o", str(out)]) == 0
     assert out.stat().st_size > 1000
     assert main(["plan", "map", "-w", str(folder), "-o", str(tmp_path / "map.pdf")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "mqls: {measure: entries, stage: mql}",
+            "mqls: {measure: entries}",
+            ("unknown-metric", 41),
+        ),
+        (
+            "mqls: {measure: entries, stage: mql}",
+            "mqls: {measure: conversion, stage: won}",
+            ("unknown-metric", 41),
+        ),
+        (
+            "mission:\n  statement: Be the first choice.\n  horizon: {start: 2025-01-01, end: 2025-12-31}\n",
+            "",
+            ("horizon-without-mission", 7),
+        ),
+    ],
+)
+def test_metric_and_horizon_sanity(old: str, new: str, expected: tuple[str, int]) -> None:
+    """Metrics that cannot be computed, and horizon targets without a horizon, are errors."""
+    text = BASE.replace(old, new, 1)
+    if expected[0] == "horizon-without-mission":
+        text = text.replace("period: quarter, unit: count}", "period: horizon, unit: count}")
+        text = text.replace(
+            "  - {id: ini_ads, name: Ads, function: marketing, supports: [mkt_mqls], budget: 1000, start: 2025-02-01, end: 2025-03-01, message: msg_one}",
+            "  - {id: ini_ads, name: Ads, function: marketing, supports: [mkt_mqls], message: msg_one}",
+        )
+    assert expected in findings(text)
+
+
+def test_entry_rule_column_inside_quotes() -> None:
+    """A quoted entry rule's error column points inside the quotes, at the offending name."""
+    text = BASE.replace("entry_rule: amount > 0", 'entry_rule: "amuont > 0"')
+    (finding,) = [
+        f
+        for f in check_plan(Path("missionline.yaml"), text=text).findings
+        if f.rule == "invalid-entry-rule"
+    ]
+    assert (finding.line, finding.column) == (37, 20)

@@ -41,7 +41,7 @@ class MissionlineError(Exception):
     def render(self, limit: int = 50) -> str:
         """Return the message and up to ``limit`` problems, with a count of the rest."""
         lines = [self.message]
-        lines += [f"  {p}" for p in self.problems[:limit]]
+        lines += ["  " + str(p).replace("\n", "\n    ") for p in self.problems[:limit]]
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more")
         return "\n".join(lines)

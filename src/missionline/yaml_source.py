@@ -29,6 +29,7 @@ class YamlSource:
     data: Any
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     value_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
 
     def locate(self, path: Sequence[str | int]) -> tuple[int | None, int | None]:
         """Return the line and column of the deepest known node on ``path``."""
@@ -40,12 +41,20 @@ class YamlSource:
         return self.positions.get((), (None, None))
 
     def locate_value(self, path: Sequence[str | int]) -> tuple[int | None, int | None]:
-        """Return where the scalar value at ``path`` starts (its key's place if unknown).
+        """Return where the text of the scalar value at ``path`` starts.
 
-        Only plain (unquoted) values on the key's line are known exactly; quoted or folded
-        values fall back to the key's position.
+        For a quoted value that is just after the quote; for a block scalar (``|`` or ``>``)
+        only the line is known, and the column is None.
         """
-        return self.value_positions.get(tuple(path)) or self.locate(path)
+        line, column = self.value_positions.get(tuple(path)) or self.locate(path)
+        if line is None or column is None or line > len(self.lines):
+            return line, column
+        mark = self.lines[line - 1][column - 1 : column]
+        if mark in ("'", '"'):
+            return line, column + 1
+        if mark in ("|", ">"):
+            return line, None
+        return line, column
 
     def problem(self, path: Sequence[str | int], message: str) -> Problem:
         """Return a problem located at ``path`` in this file."""
@@ -66,7 +75,7 @@ def _plain(
             child = (*path, key)
             line, col = node.lc.key(key)
             positions[child] = (line + 1, col + 1)
-            if isinstance(value, str) and type(value) is str:  # a plain scalar, not quoted
+            if isinstance(value, str):
                 value_line, value_col = node.lc.value(key)
                 values[child] = (value_line + 1, value_col + 1)
             out[key] = _plain(value, child, positions, values)
@@ -105,7 +114,8 @@ def read_yaml(path: Path, text: str | None = None) -> YamlSource:
         raise PlanError(f"{name} is not valid YAML", [problem]) from None
     positions: dict[Path_, tuple[int, int]] = {(): (1, 1)}
     values: dict[Path_, tuple[int, int]] = {}
-    return YamlSource(name, _plain(node, (), positions, values), positions, values)
+    data = _plain(node, (), positions, values)
+    return YamlSource(name, data, positions, values, text.splitlines())
 
 
 def _describe(error: Mapping[str, Any]) -> str:

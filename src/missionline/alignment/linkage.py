@@ -42,13 +42,17 @@ class Linkage:
     @property
     def unlinked_spend_share(self) -> float | None:
         """Share of all spend with no line to a success factor."""
-        return self.unlinked_spend / self.total_spend if self.total_spend else None
+        return _share(self.unlinked_spend, self.total_spend)
 
     @property
     def unlinked_initiative_spend_share(self) -> float | None:
         """Share of spend booked to initiatives that reach no success factor."""
-        spend = self.initiative_spend
-        return self.unlinked_initiative_spend / spend if spend else None
+        return _share(self.unlinked_initiative_spend, self.initiative_spend)
+
+
+def _share(part: float, whole: float) -> float | None:
+    """part ÷ whole, rounded so that float noise in sums shows as 0, not 1e-16."""
+    return round(part / whole, 12) if whole else None
 
 
 def outcomes_of(plan: Plan) -> dict[str, set[str]]:

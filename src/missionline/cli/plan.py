@@ -19,7 +19,8 @@ from missionline.plan.schema import plan_json_schema
 from missionline.workspace import PLAN_FILE, Workspace, plan_context
 
 plan_app = typer.Typer(
-    help="Check the mission plan and print its JSON Schema.", no_args_is_help=True
+    help="The mission plan: check it, print its schema, trace linkage, draw the mission map.",
+    no_args_is_help=True,
 )
 
 
@@ -27,7 +28,7 @@ def _print_findings(result: PlanCheck) -> None:
     for finding in result.findings:
         where = ":".join(str(p) for p in (finding.file, finding.line, finding.column) if p)
         style = "bold red" if finding.severity == "error" else "yellow"
-        line = Text(f"{finding.severity}: ", style=style) + Text(f"{where}: ")
+        line = Text(f"{finding.severity}: ", style=style) + Text(f"{where}: " if where else "")
         line += Text(f"[{finding.rule}] " if finding.rule != "schema" else "") + Text(
             finding.message
         )
@@ -102,12 +103,21 @@ def linkage_command(
         }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
-    for title, rows in (
-        ("Success factors", result.success_factors),
-        ("Functions", result.functions),
-    ):
-        frame = pd.DataFrame([{**asdict(r), "initiatives": len(r.initiatives)} for r in rows])
-        emit(frame, fmt, title=title)
+    levels = (
+        ("success_factor", "Success factors", result.success_factors),
+        ("function", "Functions", result.functions),
+    )
+    frames = [
+        pd.DataFrame(
+            [{"level": level, **asdict(r), "initiatives": len(r.initiatives)} for r in rows]
+        )
+        for level, _, rows in levels
+    ]
+    if fmt == Format.csv:  # one CSV: the level column tells the two parts apart
+        emit(pd.concat(frames, ignore_index=True), fmt)
+        return
+    for frame, (_, title, _) in zip(frames, levels, strict=True):
+        emit(frame.drop(columns="level"), fmt, title=title)
     if fmt == Format.table:
         share = result.unlinked_spend_share
         console.print(

@@ -52,6 +52,8 @@ def _entries(
         people = tables["people"].filter(tables["people"].source_channel == metric.channel)
         if record_type == "person":
             events = events.filter(events.record_id.isin(people.person_id))
+        elif record_type == "account":
+            events = events.filter(events.record_id.isin(people.account_id))
         elif (link := records.link("opportunity", "person", many=False)) is not None:
             events = events.filter(
                 events.record_id.isin(link.filter(link.to_id.isin(people.person_id)).from_id)

@@ -90,7 +90,9 @@ class Objective(PlanModel):
     metric: str = Field(description="The id of a metric under `metrics`.")
     target: float
     period: Period
-    unit: str | None = Field(None, description="Defaults to the metric's unit.")
+    unit: str | None = Field(
+        None, description="The target's unit; when absent the unit is not checked."
+    )
 
 
 class Message(PlanModel):

@@ -1,8 +1,8 @@
 """Semantic rules over a loaded plan: one small class per rule, collected in a registry.
 
 Each rule has an id, a severity and a hint, and yields findings located in the YAML file. The
-rules themselves live in :mod:`.rules_structure` and :mod:`.rules_alignment`; importing
-:mod:`missionline.plan.loader` registers them all.
+rules themselves live in :mod:`.rules_structure`, :mod:`.rules_alignment` and
+:mod:`.rules_entry`; importing :mod:`missionline.plan.check` registers them all.
 """
 
 from __future__ import annotations

@@ -124,10 +124,37 @@ class UnknownMetric(Rule):
                     msg = f"{label(collection)} '{obj.id}' uses unknown metric '{obj.metric}'"
                     yield self.finding(source, path, msg, obj.id)
         stages = set(plan.stage_ids())
+        main_path = [s.id for s in plan.lifecycle.path()]
         for name, metric in plan.metrics.items():
             if metric.stage is not None and metric.stage not in stages:
                 msg = f"metric '{name}' counts unknown stage '{metric.stage}'"
                 yield self.finding(source, ("metrics", name, "stage"), msg, name)
+            elif metric.measure in ("entries", "conversion") and metric.stage is None:
+                msg = f"metric '{name}' measures {metric.measure} but names no stage"
+                yield self.finding(source, ("metrics", name, "measure"), msg, name)
+            elif metric.measure == "conversion" and metric.stage not in main_path[:-1]:
+                msg = (
+                    f"metric '{name}' measures conversion from '{metric.stage}', which has no "
+                    "next stage on the main path"
+                )
+                yield self.finding(source, ("metrics", name, "stage"), msg, name)
+
+
+@register
+class HorizonWithoutMission(Rule):
+    """A target is set for the plan's horizon, but the plan has no mission with a horizon."""
+
+    id = "horizon-without-mission"
+    hint = "Add mission.horizon, or give the target a month, quarter or year."
+
+    def check(self, plan: Plan, source: YamlSource, context: PlanContext) -> Iterator[Finding]:
+        if plan.mission is not None:
+            return
+        for collection in ("success_factors", "objectives"):
+            for i, obj in enumerate(objects(plan, collection)):
+                if obj.period == "horizon":
+                    msg = f"'{obj.id}' has a target per horizon but the plan has no mission"
+                    yield self.finding(source, (collection, i, "period"), msg, obj.id)
 
 
 @register
