@@ -5,6 +5,7 @@ This is the Python API that the CLI, the report and the web app all call.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from missionline.data.schema import LOAD_ORDER, Table, tables_with_fields
 from missionline.errors import WorkspaceError
 from missionline.metrics.conformance import conformance, offenders
 from missionline.metrics.funnel import Basis, funnel
+from missionline.metrics.sla import open_breaches, sla
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
 from missionline.plan.rules import PlanContext
@@ -169,6 +171,15 @@ class Workspace:
     def offenders(self, limit: int = 5) -> pd.DataFrame:
         """A sample of records per stage that entered without meeting the entry rule."""
         return offenders(self.tables(), self.schema, self.plan, limit)
+
+    def sla(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
+        """Hand-offs per stage with an SLA: response times, share within SLA, acceptance."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return sla(self.tables(), self.schema, self.plan, dims, period)
+
+    def open_breaches(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """Records waiting beyond their SLA now, by owner: the morning list."""
+        return open_breaches(self.tables(), self.schema, self.plan, as_of)
 
     def attainments(self) -> list[Attainment]:
         """Each success factor and objective against its actual in its last full period."""

@@ -13,8 +13,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table as RichTable
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (a file, a pager, CI logs) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 class Format(StrEnum):

@@ -17,6 +17,7 @@ from missionline.report.plan_sections import (
     verification_section,
 )
 from missionline.report.section import Section, figure_html
+from missionline.report.sla_section import sla_section
 from missionline.workspace import Workspace
 
 _ENV = jinja2.Environment(
@@ -61,6 +62,7 @@ def build_report(ws: Workspace) -> str:
     candidates = [
         mission_section(ws),
         funnel_section(ws),
+        sla_section(ws),
         verification_section(ws),
         linkage_section(ws),
     ]
