@@ -26,6 +26,8 @@ from missionline.data.schema import LOAD_ORDER, Table, tables_with_fields
 from missionline.errors import WorkspaceError
 from missionline.metrics.conformance import conformance, offenders
 from missionline.metrics.funnel import Basis, funnel
+from missionline.metrics.inputs import inputs
+from missionline.metrics.pipeline import pipeline
 from missionline.metrics.sla import open_breaches, sla
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
@@ -180,6 +182,18 @@ class Workspace:
     def open_breaches(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Records waiting beyond their SLA now, by owner: the morning list."""
         return open_breaches(self.tables(), self.schema, self.plan, as_of)
+
+    def pipeline(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
+        """Win rate, deal size, cycle, velocity, weighted pipeline and coverage."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return pipeline(self.tables(), self.schema, self.plan, dims, period)
+
+    def inputs(
+        self, by: Sequence[str] | str = ("channel",), period: str | None = None
+    ) -> pd.DataFrame:
+        """Spend and activities against the entries they produced, per stage."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return inputs(self.tables(), self.schema, self.plan, dims, period)
 
     def attainments(self) -> list[Attainment]:
         """Each success factor and objective against its actual in its last full period."""

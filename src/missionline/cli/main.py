@@ -14,6 +14,7 @@ from missionline.cli.data import register_data_commands
 from missionline.cli.metrics import register_metric_commands
 from missionline.cli.output import err_console
 from missionline.cli.plan import register_plan_commands
+from missionline.cli.revenue import register_revenue_commands
 from missionline.cli.sla import register_sla_commands
 from missionline.errors import MissionlineError
 
@@ -29,6 +30,7 @@ register_data_commands(app)
 register_metric_commands(app)
 register_plan_commands(app)
 register_sla_commands(app)
+register_revenue_commands(app)
 
 
 @app.command()

@@ -40,7 +40,7 @@ class Dimension:
     table: str
     column: str
     # For dimensions the plan defines: the column's value -> the dimension's value.
-    values: tuple[tuple[str, str], ...] = ()
+    values: tuple[tuple[str, str], ...] | None = None
 
 
 def resolve_dimension(name: str, tables: dict[str, Table], plan: Plan | None = None) -> Dimension:
@@ -125,7 +125,7 @@ class Records:
                 .distinct(on="_from", keep="first")
             )
             entries = entries.left_join(mapped, entries.record_id == mapped._from).drop("_from")
-            if dim.values:
+            if dim.values is not None:
                 entries = entries.mutate(
                     _v=entries._v.substitute(dict(dim.values), else_=ibis.null("string"))
                 )

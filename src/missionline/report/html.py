@@ -16,6 +16,7 @@ from missionline.report.plan_sections import (
     mission_section,
     verification_section,
 )
+from missionline.report.revenue_section import inputs_section, pipeline_section
 from missionline.report.section import Section, figure_html
 from missionline.report.sla_section import sla_section
 from missionline.workspace import Workspace
@@ -63,6 +64,8 @@ def build_report(ws: Workspace) -> str:
         mission_section(ws),
         funnel_section(ws),
         sla_section(ws),
+        pipeline_section(ws),
+        inputs_section(ws),
         verification_section(ws),
         linkage_section(ws),
     ]
