@@ -29,6 +29,7 @@ from missionline.metrics.funnel import Basis, funnel
 from missionline.metrics.inputs import inputs
 from missionline.metrics.pipeline import pipeline
 from missionline.metrics.sla import open_breaches, sla
+from missionline.metrics.wave import wave
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
 from missionline.plan.rules import PlanContext
@@ -194,6 +195,11 @@ class Workspace:
         """Spend and activities against the entries they produced, per stage."""
         dims = [by] if isinstance(by, str) else list(by)
         return inputs(self.tables(), self.schema, self.plan, dims, period)
+
+    def wave(self, by: Sequence[str] | str = ()) -> pd.DataFrame:
+        """The revenue wave: marketing load, capacity use, pipeline and bookings per week."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return wave(self.tables(), self.schema, self.plan, dims)
 
     def attainments(self) -> list[Attainment]:
         """Each success factor and objective against its actual in its last full period."""

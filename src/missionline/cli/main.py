@@ -16,6 +16,7 @@ from missionline.cli.output import err_console
 from missionline.cli.plan import register_plan_commands
 from missionline.cli.revenue import register_revenue_commands
 from missionline.cli.sla import register_sla_commands
+from missionline.cli.wave import register_wave_commands
 from missionline.errors import MissionlineError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ register_metric_commands(app)
 register_plan_commands(app)
 register_sla_commands(app)
 register_revenue_commands(app)
+register_wave_commands(app)
 
 
 @app.command()

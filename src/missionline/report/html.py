@@ -19,6 +19,7 @@ from missionline.report.plan_sections import (
 from missionline.report.revenue_section import inputs_section, pipeline_section
 from missionline.report.section import Section, figure_html
 from missionline.report.sla_section import sla_section
+from missionline.report.wave_section import wave_section
 from missionline.workspace import Workspace
 
 _ENV = jinja2.Environment(
@@ -66,6 +67,7 @@ def build_report(ws: Workspace) -> str:
         sla_section(ws),
         pipeline_section(ws),
         inputs_section(ws),
+        wave_section(ws),
         verification_section(ws),
         linkage_section(ws),
     ]
