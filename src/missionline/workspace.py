@@ -27,8 +27,10 @@ from missionline.errors import WorkspaceError
 from missionline.metrics.conformance import conformance, offenders
 from missionline.metrics.funnel import Basis, funnel
 from missionline.metrics.inputs import inputs
+from missionline.metrics.leakage import leakage
 from missionline.metrics.pipeline import pipeline
 from missionline.metrics.sla import open_breaches, sla
+from missionline.metrics.velocity import velocity
 from missionline.metrics.wave import wave
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
@@ -174,6 +176,16 @@ class Workspace:
     def offenders(self, limit: int = 5) -> pd.DataFrame:
         """A sample of records per stage that entered without meeting the entry rule."""
         return offenders(self.tables(), self.schema, self.plan, limit)
+
+    def velocity(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
+        """Time in stage per stage (median, p90, mean) and stalled records."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return velocity(self.tables(), self.schema, self.plan, dims, period)
+
+    def leakage(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
+        """Where each stage leaks to (disqualified, lost, recycled), and re-entry rates."""
+        dims = [by] if isinstance(by, str) else list(by)
+        return leakage(self.tables(), self.schema, self.plan, dims, period)
 
     def sla(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
         """Hand-offs per stage with an SLA: response times, share within SLA, acceptance."""

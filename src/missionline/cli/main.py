@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from missionline.cli.data import register_data_commands
+from missionline.cli.flow import register_flow_commands
 from missionline.cli.metrics import register_metric_commands
 from missionline.cli.output import err_console
 from missionline.cli.plan import register_plan_commands
@@ -30,6 +31,7 @@ app = typer.Typer(
 register_data_commands(app)
 register_metric_commands(app)
 register_plan_commands(app)
+register_flow_commands(app)
 register_sla_commands(app)
 register_revenue_commands(app)
 register_wave_commands(app)

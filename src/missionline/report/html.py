@@ -11,6 +11,7 @@ from plotly.offline import get_plotlyjs
 
 from missionline.cli.output import records
 from missionline.report.charts import conversion_by_chart, funnel_chart
+from missionline.report.flow_section import leakage_section, velocity_section
 from missionline.report.plan_sections import (
     linkage_section,
     mission_section,
@@ -64,6 +65,8 @@ def build_report(ws: Workspace) -> str:
     candidates = [
         mission_section(ws),
         funnel_section(ws),
+        velocity_section(ws),
+        leakage_section(ws),
         sla_section(ws),
         pipeline_section(ws),
         inputs_section(ws),

@@ -1,0 +1,159 @@
+"""Flow commands: ``velocity`` (time in stage, stalled records, time to won) and ``leakage``.
+
+Both print one frame, in the chosen format (JSON: a list of row objects):
+
+* ``missionline velocity``: one row per pipeline stage (and group); ``--stalled`` instead lists
+  the stalled records, longest in their stage first (a to-do list); ``--to-won`` instead gives
+  the time from the start of the journey (or ``--from`` a stage) to won.
+* ``missionline leakage``: one row per pipeline stage (and group); ``--reasons`` instead breaks
+  the direct leaks down by exit and reason.
+
+``--threshold STAGE=DURATION`` (repeatable, e.g. ``mql=7d``) replaces a stage's default stall
+threshold (its p90 time in stage); ``--as-of`` measures as at an earlier moment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from missionline.cli.metrics import ByOption, PeriodOption
+from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
+from missionline.cli.output import Format, emit
+from missionline.errors import MissionlineError
+from missionline.metrics.leakage import leakage, reasons
+from missionline.metrics.periods import parse_duration_days
+from missionline.metrics.velocity import stalled, time_to_won, velocity
+from missionline.workspace import Workspace
+
+ThresholdOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--threshold",
+        help="A stage's stall threshold, e.g. mql=7d (default: the stage's p90 time in stage). "
+        "Repeat for several stages.",
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Measure as at this moment, e.g. 2024-03-31 (default: the latest stage entry); "
+        "later events are ignored.",
+    ),
+]
+
+
+def parse_thresholds(items: list[str] | None) -> dict[str, float] | None:
+    """Parse ``--threshold stage=duration`` options into days per stage."""
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        stage, sep, duration = item.partition("=")
+        if not sep or not stage.strip():
+            raise MissionlineError(
+                f"invalid --threshold {item!r}; write a stage and a duration, e.g. mql=7d"
+            )
+        out[stage.strip()] = parse_duration_days(duration)
+    return out
+
+
+def parse_moment(text: str | None) -> datetime | None:
+    """Parse ``--as-of``: a date (midnight UTC) or an ISO date and time (UTC when no zone)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise MissionlineError(
+            f"invalid --as-of {text!r}; write a date such as 2024-03-31 or 2024-03-31T08:00"
+        ) from None
+    if moment.tzinfo is not None:  # the data are naive UTC: convert, then drop the zone
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def velocity_command(
+    workspace: WorkspaceOption = Path("."),
+    by: ByOption = None,
+    period: PeriodOption = None,
+    show_stalled: Annotated[
+        bool,
+        typer.Option("--stalled", help="List the stalled records, longest in their stage first."),
+    ] = False,
+    to_won: Annotated[
+        bool,
+        typer.Option("--to-won", help="Show the time from the start of the journey to won."),
+    ] = False,
+    from_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="With --to-won: start at the first entry into this stage "
+            "(default: the first main-path entry of the journey).",
+        ),
+    ] = None,
+    threshold: ThresholdOption = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Time in stage per pipeline stage (median, p90, mean) and the records stalled in each."""
+    if show_stalled and to_won:
+        raise MissionlineError("--stalled and --to-won show different lists; use one of them")
+    if show_stalled and (by or period):
+        raise MissionlineError("--stalled lists records; it takes no --by or --period")
+    if from_stage is not None and not to_won:
+        raise MissionlineError("--from applies to the time to won; add --to-won")
+    if to_won and (threshold or as_of):
+        raise MissionlineError("--to-won takes no --threshold or --as-of")
+    limits = parse_thresholds(threshold)
+    moment = parse_moment(as_of)
+    with Workspace.open(workspace, db) as ws:
+        tables, schema, plan = ws.tables(), ws.schema, ws.plan
+        if show_stalled:
+            frame = stalled(tables, schema, plan, limits, moment)
+            emit(frame, fmt, title="Stalled records (longest in their stage first)")
+        elif to_won:
+            frame = time_to_won(tables, schema, plan, by or [], period, from_stage)
+            emit(frame, fmt, title="Time to won")
+        else:
+            frame = velocity(tables, schema, plan, by or [], period, limits, moment)
+            emit(frame, fmt, title=f"{plan.company}: time in stage (days)")
+
+
+def leakage_command(
+    workspace: WorkspaceOption = Path("."),
+    by: ByOption = None,
+    period: PeriodOption = None,
+    show_reasons: Annotated[
+        bool, typer.Option("--reasons", help="Break the leaks down by exit and reason.")
+    ] = False,
+    threshold: ThresholdOption = None,
+    as_of: AsOfOption = None,
+    fmt: FormatOption = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Where records leave each pipeline stage (exits, open, stalled) and how many come back."""
+    if show_reasons and threshold:
+        raise MissionlineError("--reasons counts exits only; it takes no --threshold")
+    limits = parse_thresholds(threshold)
+    moment = parse_moment(as_of)
+    with Workspace.open(workspace, db) as ws:
+        tables, schema, plan = ws.tables(), ws.schema, ws.plan
+        if show_reasons:
+            frame = reasons(tables, schema, plan, by or [], period, moment)
+            emit(frame, fmt, title="Leaks by exit and reason")
+        else:
+            frame = leakage(tables, schema, plan, by or [], period, limits, moment)
+            emit(frame, fmt, title=f"{plan.company}: leakage and recycle")
+
+
+def register_flow_commands(app: typer.Typer) -> None:
+    """Add the ``velocity`` and ``leakage`` commands to the app."""
+    app.command("velocity")(velocity_command)
+    app.command("leakage")(leakage_command)
