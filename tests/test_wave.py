@@ -16,14 +16,8 @@ import typer
 from missionline.cli.wave import register_wave_commands
 from missionline.demo.generator import generate_company, write_company
 from missionline.errors import MissionlineError
-from missionline.metrics.wave import (
-    COLUMNS,
-    best_lag,
-    collisions,
-    quarter_crunches,
-    wave,
-    wave_lag,
-)
+from missionline.metrics.wave import COLUMNS, wave
+from missionline.metrics.wave_analysis import best_lag, collisions, quarter_crunches, wave_lag
 from missionline.report.wave_section import wave_section
 from missionline.workspace import Workspace
 

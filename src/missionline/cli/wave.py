@@ -24,7 +24,8 @@ from missionline.cli.metrics import ByOption
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
 from missionline.cli.output import Format, console, emit, records
 from missionline.errors import MissionlineError
-from missionline.metrics.wave import DEFAULT_KINDS, best_lag, collisions, wave, wave_lag
+from missionline.metrics.wave import DEFAULT_KINDS, wave
+from missionline.metrics.wave_analysis import best_lag, collisions, wave_lag
 from missionline.workspace import Workspace
 
 

@@ -14,14 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from missionline.cli.output import records
-from missionline.metrics.wave import (
-    best_lag,
-    collisions,
-    handoff_stages,
-    quarter_crunches,
-    wave,
-    wave_lag,
-)
+from missionline.metrics.wave import handoff_stages, wave
+from missionline.metrics.wave_analysis import best_lag, collisions, quarter_crunches, wave_lag
 from missionline.report.charts import PALETTE
 from missionline.report.section import Section, figure_html
 from missionline.workspace import Workspace
