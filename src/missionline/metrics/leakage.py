@@ -41,7 +41,7 @@ import pandas as pd
 from missionline.data.schema import Table
 from missionline.metrics.periods import period_start
 from missionline.metrics.records import Dimension, Records
-from missionline.metrics.velocity import (
+from missionline.metrics.stays import (
     AsOf,
     aggregate,
     candidates,
@@ -56,9 +56,11 @@ from missionline.metrics.velocity import (
     pipeline,
     resolve_as_of,
     sort_key,
+    until,
+)
+from missionline.metrics.velocity import (
     stalled_counts,
     thresholds_for,
-    until,
 )
 from missionline.plan.models import Plan, Stage
 
