@@ -269,3 +269,9 @@ def test_entry_rule_column_inside_quotes() -> None:
         if f.rule == "invalid-entry-rule"
     ]
     assert (finding.line, finding.column) == (37, 20)
+
+
+def test_no_main_path() -> None:
+    """A lifecycle whose every stage is an exit has no funnel to measure."""
+    text = "lifecycle:\n  stages:\n    - {id: gone, name: Gone, exit: lost}\n"
+    assert ("no-main-path", 2) in findings(text)
