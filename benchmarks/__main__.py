@@ -11,10 +11,10 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import bench_funnel, bench_import
+from benchmarks import bench_funnel, bench_import, bench_suite
 from benchmarks.common import machine
 
-BENCHMARKS = {"funnel": bench_funnel.run, "import": bench_import.run}
+BENCHMARKS = {"funnel": bench_funnel.run, "import": bench_import.run, "suite": bench_suite.run}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -17,3 +17,4 @@ def test_benchmarks_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert results["funnel"]["ratio_vs_sql"] > 0
     assert results["import"]["rows"] == results["funnel"]["stage_events"]
     assert results["import"]["ratio"] > 0
+    assert results["suite"]["sla_s"] > 0
