@@ -52,6 +52,8 @@ def _cell(value: Any) -> str:
     value = _plain(value)
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         if value.is_integer() or abs(value) >= 1000:
             return f"{value:,.0f}"

@@ -6,8 +6,8 @@ cheap to compute on the weekly aggregate)::
     {"weeks": [...], "best_lag_weeks": 12 | null, "lag_correlations": [...], "collisions": [...]}
 
 ``weeks`` holds the rows of :func:`missionline.metrics.wave.wave`, ``lag_correlations`` those
-of :func:`~missionline.metrics.wave.wave_lag` and ``collisions`` those of
-:func:`~missionline.metrics.wave.collisions`. ``--format csv`` prints one table: the weeks, or
+of ``wave_analysis.wave_lag`` and ``collisions`` those of
+``wave_analysis.collisions``. ``--format csv`` prints one table: the weeks, or
 the lag correlations with ``--lag``, or the collision weeks with ``--collisions``.
 """
 
@@ -23,6 +23,7 @@ import typer
 from missionline.cli.metrics import ByOption
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
 from missionline.cli.output import Format, console, emit, records
+from missionline.data.schema import TABLES
 from missionline.errors import MissionlineError
 from missionline.metrics.wave import DEFAULT_KINDS, wave
 from missionline.metrics.wave_analysis import best_lag, collisions, wave_lag
@@ -65,6 +66,11 @@ def wave_command(
     if fmt == Format.csv and lag and show_collisions:
         raise MissionlineError("--format csv prints one table: choose --lag or --collisions")
     kinds = None if kind and "all" in kind else (kind or list(DEFAULT_KINDS))
+    allowed = TABLES["opportunities"].column("kind").allowed
+    if kinds is not None and (unknown := sorted(set(kinds) - set(allowed))):
+        raise MissionlineError(
+            f"unknown opportunity kind {', '.join(unknown)}; use {', '.join(allowed)} or all"
+        )
     with Workspace.open(workspace, db) as ws:
         frame = wave(ws.tables(), ws.schema, ws.plan, by or [], handoff, kinds)
         company = ws.plan.company

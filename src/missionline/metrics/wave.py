@@ -44,8 +44,9 @@ Definitions (the choices PRODUCT.md leaves open):
   other dimensions spend is in the null group, and so are touches for owner dimensions. Sums
   over the groups equal the company's wave (the load index aside: it is relative per group).
 
-Lag (:func:`wave_lag`, :func:`best_lag`): the correlation of MQL entries with bookings ``k``
-weeks later, for k = 0 to ``max_lag_weeks``, on the company's weekly series (groups summed),
+Lag (``wave_analysis.wave_lag``, ``best_lag``): the correlation of MQL entries with
+bookings ``k`` weeks later, for k = 0 to ``max_lag_weeks``, on the company's weekly series
+(groups summed),
 without the axis's first and last weeks (usually partial: an extract starts and ends mid-week).
 Each series is first summed over trailing 4-week windows, which averages out lumpy deals, then
 detrended (its least-squares line removed), so that common growth does not pass for a lead;
@@ -56,15 +57,15 @@ wave shows most strongly in bookings: near the most common MQL-to-close delay, s
 median delay when delays are right-skewed. The smoothed series are autocorrelated, so the
 usual ±2/√n band does not apply: read the correlation as a strength, the peak as the estimate.
 
-Collisions (:func:`collisions`): quartiles (linearly interpolated) over the weeks of the axis,
-per group, ties at the threshold included. A *campaign peak* is a week whose marketing_load is
-in the top quartile (and above zero);
+Collisions (``wave_analysis.collisions``): quartiles (linearly interpolated) over the
+weeks of the axis, per group, ties at the threshold included. A *campaign peak* is a week
+whose marketing_load is in the top quartile (and above zero);
 a *closing crunch* one whose bookings or capacity_use is in the top quartile (and above zero).
 A ``collision`` is a campaign peak in a closing crunch (``crunch`` says which: bookings,
 capacity or both); an ``idle`` week has marketing_load and capacity_use both in the bottom
 quartile (resources idle on both sides), in a group that holds open deals at some time. The
 quartiles are over the weeks shown, so the first weeks of a new CRM, before deals pile up,
-show as idle. :func:`quarter_crunches` reads the same flags per complete calendar quarter
+show as idle. ``wave_analysis.quarter_crunches`` reads the same flags per complete calendar quarter
 (a quarter is complete when the axis holds every week whose Monday falls in it): the share of
 its bookings and won deals in its two quarter-end weeks, whether one of those weeks was a
 closing crunch, and whether it was also a collision.
