@@ -115,16 +115,22 @@ def _leaks(tables: dict[str, ir.Table], plan: Plan, stage: Stage, owner: bool) -
             for x in recycles
         ]
     )
-    joined = moved.left_join(
+    # Join only the recycled rows, on equalities (a hash join); a left join whose condition
+    # also filters the left side made DuckDB fall back to a nested-loop join.
+    recycled = moved.filter(moved._kind == "recycled").select(
+        _mid=moved.record_id, _mat=moved.entered_at, _mstage=moved.next_stage, _mnext=moved.next_at
+    )
+    found = recycled.join(
         backs,
         [
-            moved.record_id == backs._rid,
-            moved.next_stage == backs._x,
-            moved._kind == "recycled",
-            backs._rat > moved.next_at,
+            recycled._mid == backs._rid,
+            recycled._mstage == backs._x,
+            backs._rat > recycled._mnext,
         ],
     )
-    return joined.group_by(list(moved.columns)).agg(back_at=joined._rat.min())
+    first = found.group_by(["_mid", "_mat"]).agg(back_at=found._rat.min())
+    joined = moved.left_join(first, [moved.record_id == first._mid, moved.entered_at == first._mat])
+    return joined.drop("_mid", "_mat")
 
 
 def _attached(
