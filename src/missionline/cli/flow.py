@@ -14,14 +14,13 @@ threshold (its p90 time in stage); ``--as-of`` measures as at an earlier moment.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from missionline.cli.metrics import ByOption, PeriodOption
-from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
+from missionline.cli.options import DbOption, FormatOption, WorkspaceOption, parse_as_of
 from missionline.cli.output import Format, emit
 from missionline.errors import MissionlineError
 from missionline.metrics.leakage import leakage, reasons
@@ -62,21 +61,6 @@ def parse_thresholds(items: list[str] | None) -> dict[str, float] | None:
     return out
 
 
-def parse_moment(text: str | None) -> datetime | None:
-    """Parse ``--as-of``: a date (midnight UTC) or an ISO date and time (UTC when no zone)."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise MissionlineError(
-            f"invalid --as-of {text!r}; write a date such as 2024-03-31 or 2024-03-31T08:00"
-        ) from None
-    if moment.tzinfo is not None:  # the data are naive UTC: convert, then drop the zone
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
 def velocity_command(
     workspace: WorkspaceOption = Path("."),
     by: ByOption = None,
@@ -112,7 +96,7 @@ def velocity_command(
     if to_won and (threshold or as_of):
         raise MissionlineError("--to-won takes no --threshold or --as-of")
     limits = parse_thresholds(threshold)
-    moment = parse_moment(as_of)
+    moment = parse_as_of(as_of)
     with Workspace.open(workspace, db) as ws:
         tables, schema, plan = ws.tables(), ws.schema, ws.plan
         if show_stalled:
@@ -142,7 +126,7 @@ def leakage_command(
     if show_reasons and threshold:
         raise MissionlineError("--reasons counts exits only; it takes no --threshold")
     limits = parse_thresholds(threshold)
-    moment = parse_moment(as_of)
+    moment = parse_as_of(as_of)
     with Workspace.open(workspace, db) as ws:
         tables, schema, plan = ws.tables(), ws.schema, ws.plan
         if show_reasons:

@@ -12,31 +12,17 @@ reason instead; ``--open`` the hand-offs overdue right now (see
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from missionline.cli.metrics import ByOption, PeriodOption
-from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
+from missionline.cli.options import DbOption, FormatOption, WorkspaceOption, parse_as_of
 from missionline.cli.output import Format, emit
 from missionline.errors import MissionlineError
 from missionline.metrics.sla import open_breaches, rejections, sla
 from missionline.workspace import Workspace
-
-
-def parse_as_of(text: str) -> datetime:
-    """Parse ``--as-of``: a date (midnight UTC at its start) or an ISO date and time in UTC."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise MissionlineError(
-            f"invalid --as-of {text!r}; write a date such as 2024-03-31 or 2024-03-31T08:00"
-        ) from None
-    if moment.tzinfo is not None:  # the data are naive UTC: convert, then drop the zone
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
 
 
 def sla_command(
@@ -66,7 +52,7 @@ def sla_command(
         raise MissionlineError("--as-of applies to the open-breach list; add --open")
     if open_ and (by or period or show_rejections):
         raise MissionlineError("--open lists records; it takes no --by, --period or --rejections")
-    moment = parse_as_of(as_of) if as_of is not None else None
+    moment = parse_as_of(as_of)
     with Workspace.open(workspace, db) as ws:
         tables, schema, plan = ws.tables(), ws.schema, ws.plan
         if not any(s.sla for s in plan.lifecycle.stages):
