@@ -170,7 +170,7 @@ class Workspace:
 
     def verify(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
         """Entry-rule conformance per stage: entries, conforming entries and their share."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return conformance(self.tables(), self.schema, self.plan, dims, period)
 
     def offenders(self, limit: int = 5) -> pd.DataFrame:
@@ -179,17 +179,17 @@ class Workspace:
 
     def velocity(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
         """Time in stage per stage (median, p90, mean) and stalled records."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return velocity(self.tables(), self.schema, self.plan, dims, period)
 
     def leakage(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
         """Where each stage leaks to (disqualified, lost, recycled), and re-entry rates."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return leakage(self.tables(), self.schema, self.plan, dims, period)
 
     def sla(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
         """Hand-offs per stage with an SLA: response times, share within SLA, acceptance."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return sla(self.tables(), self.schema, self.plan, dims, period)
 
     def open_breaches(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
@@ -198,19 +198,19 @@ class Workspace:
 
     def pipeline(self, by: Sequence[str] | str = (), period: str | None = None) -> pd.DataFrame:
         """Win rate, deal size, cycle, velocity, weighted pipeline and coverage."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return pipeline(self.tables(), self.schema, self.plan, dims, period)
 
     def inputs(
         self, by: Sequence[str] | str = ("channel",), period: str | None = None
     ) -> pd.DataFrame:
         """Spend and activities against the entries they produced, per stage."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return inputs(self.tables(), self.schema, self.plan, dims, period)
 
     def wave(self, by: Sequence[str] | str = ()) -> pd.DataFrame:
         """The revenue wave: marketing load, capacity use, pipeline and bookings per week."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return wave(self.tables(), self.schema, self.plan, dims)
 
     def attainments(self) -> list[Attainment]:
@@ -233,8 +233,13 @@ class Workspace:
         within_days: float | None = None,
     ) -> pd.DataFrame:
         """The funnel per stage (see :mod:`missionline.metrics.funnel` for the definitions)."""
-        dims = [by] if isinstance(by, str) else list(by)
+        dims = _dimensions(by)
         return funnel(self.tables(), self.schema, self.plan, dims, period, basis, within_days)
+
+
+def _dimensions(by: Sequence[str] | str) -> list[str]:
+    """``by`` as a list: one dimension may be passed as a plain string."""
+    return [by] if isinstance(by, str) else list(by)
 
 
 def spend_by_initiative(tables: dict[str, ir.Table]) -> dict[str | None, float]:

@@ -32,7 +32,6 @@ the entry and next entry of :mod:`missionline.metrics.velocity`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -44,6 +43,7 @@ from missionline.metrics.records import Dimension, Records
 from missionline.metrics.stays import (
     AsOf,
     aggregate,
+    as_of_scope,
     candidates,
     days_between,
     dimensions,
@@ -161,8 +161,7 @@ def leakage(
     """Return, per pipeline stage, where its records went: advanced, each exit, open, stalled."""
     dims = dimensions(by, schema, plan)
     group = group_columns(dims, period)
-    moment: datetime | None = resolve_as_of(tables, as_of)
-    tables = until(tables, moment) if as_of is not None else tables
+    tables, moment = as_of_scope(tables, as_of)
     parts = []
     for stage in pipeline(plan):
         rows = _attached(tables, plan, stage, dims, period)

@@ -57,6 +57,14 @@ def until(tables: dict[str, ir.Table], as_of: datetime | None) -> dict[str, ir.T
     return {**tables, "stage_events": events.filter(events.entered_at <= as_of)}
 
 
+def as_of_scope(
+    tables: dict[str, ir.Table], as_of: AsOf
+) -> tuple[dict[str, ir.Table], datetime | None]:
+    """The tables cut at ``as_of`` (only when given) and the moment stays are measured to."""
+    moment = resolve_as_of(tables, as_of)
+    return (until(tables, moment) if as_of is not None else tables), moment
+
+
 def days_between(start: ir.TimestampValue, end: ir.TimestampValue) -> ir.FloatingValue:
     """Days from ``start`` to ``end`` (whole seconds, as in the funnel)."""
     return (end.epoch_seconds() - start.epoch_seconds()) / SECONDS_PER_DAY

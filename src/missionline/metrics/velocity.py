@@ -52,6 +52,7 @@ from missionline.metrics.records import Dimension, Records
 from missionline.metrics.stays import (
     AsOf,
     aggregate,
+    as_of_scope,
     candidates,
     days_between,
     dimensions,
@@ -63,9 +64,7 @@ from missionline.metrics.stays import (
     next_moves,
     number,
     pipeline,
-    resolve_as_of,
     sort_key,
-    until,
     won_stage,
 )
 from missionline.plan.models import Plan, Stage
@@ -170,8 +169,7 @@ def stalled(
     as_of: AsOf = None,
 ) -> pd.DataFrame:
     """List the stalled records, a to-do list: longest in their stage first."""
-    moment = resolve_as_of(tables, as_of)
-    tables = until(tables, moment) if as_of is not None else tables
+    tables, moment = as_of_scope(tables, as_of)
     limits = thresholds_for(tables, plan, thresholds)
     parts = []
     for stage in pipeline(plan):
@@ -210,8 +208,7 @@ def velocity(
     """Return time in stage per pipeline stage in plan order, with stalled records counted."""
     dims = dimensions(by, schema, plan)
     group = group_columns(dims, period)
-    moment = resolve_as_of(tables, as_of)
-    tables = until(tables, moment) if as_of is not None else tables
+    tables, moment = as_of_scope(tables, as_of)
     parts = []
     for stage in pipeline(plan):
         stays = Records(tables).attach(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from missionline.data.schema import TABLES, tables_with_fields
+from missionline.data.schema import tables_with_fields
 from missionline.plan.entry_columns import rule_columns
 from missionline.plan.expressions import ExpressionError, check_rule, parse_rule
 from missionline.plan.models import Plan
@@ -20,8 +20,7 @@ class InvalidEntryRule(Rule):
     hint = "See docs/plan.md, 'Entry rules', for the expression language."
 
     def check(self, plan: Plan, source: YamlSource, context: PlanContext) -> Iterator[Finding]:
-        fields = {t: c for t, c in plan.fields.items() if t in TABLES}
-        schema = tables_with_fields(fields)
+        schema = tables_with_fields(plan.fields)  # unknown tables: reported by another rule
         for i, stage in enumerate(plan.lifecycle.stages):
             if not stage.entry_rule:
                 continue
