@@ -59,6 +59,24 @@ def test_db_url_is_remembered(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert run(capsys, "funnel", "-w", str(tmp_path / "w"))[0] == 0
 
 
+def test_memory_limit_from_settings_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB's memory limit comes from $MISSIONLINE_MEMORY_LIMIT or the settings file."""
+    Workspace.init(tmp_path / "w").close()
+    (tmp_path / "w" / ".missionline.json").write_text('{"memory_limit": "700MB"}')
+    with Workspace.open(tmp_path / "w") as ws:
+        limit = ws.db.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit.startswith("667") or limit.startswith("700")  # DuckDB prints MiB
+    monkeypatch.setenv("MISSIONLINE_MEMORY_LIMIT", "plenty")
+    code, _, err = run(capsys, "funnel", "-w", str(tmp_path / "w"))
+    assert code == 2 and "invalid memory limit 'plenty'" in err
+    (tmp_path / "w" / ".missionline.json").write_text("{oops")
+    monkeypatch.delenv("MISSIONLINE_MEMORY_LIMIT")
+    code, _, err = run(capsys, "funnel", "-w", str(tmp_path / "w"))
+    assert code == 2 and ".missionline.json:1:2: not valid JSON" in err
+
+
 def test_funnel_formats(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """funnel prints the same numbers as a table, JSON and CSV."""
     code, out, _ = run(capsys, "funnel", "-w", str(folder), "--format", "json")

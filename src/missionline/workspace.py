@@ -40,6 +40,7 @@ from missionline.plan.schema import SCHEMA_FILE, committed_schema_path
 PLAN_FILE = "missionline.yaml"
 SETTINGS_FILE = ".missionline.json"
 DB_ENV = "MISSIONLINE_DB"
+MEMORY_ENV = "MISSIONLINE_MEMORY_LIMIT"
 
 
 def packaged_example(name: str) -> Path:
@@ -59,16 +60,29 @@ def _absolute_duckdb(url: str) -> str:
     return url
 
 
+def _settings(folder: Path) -> dict[str, str]:
+    """The workspace's settings file (``.missionline.json``), or no settings."""
+    path = folder / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        where = f"{path}:{exc.lineno}:{exc.colno}"
+        raise WorkspaceError(f"{where}: not valid JSON: {exc.msg}") from None
+    if not isinstance(settings, dict):
+        raise WorkspaceError(f'{path}: expected an object such as {{"database": "..."}}')
+    return {str(key): str(value) for key, value in settings.items()}
+
+
 def _database_url(folder: Path, db: str | None) -> str:
     """The database URL: --db, then $MISSIONLINE_DB, then the workspace settings, then DuckDB."""
-    if db:
-        return db
-    if os.environ.get(DB_ENV):
-        return os.environ[DB_ENV]
-    settings = folder / SETTINGS_FILE
-    if settings.is_file():
-        return str(json.loads(settings.read_text())["database"])
-    return default_url(folder)
+    return db or os.environ.get(DB_ENV) or _settings(folder).get("database") or default_url(folder)
+
+
+def _memory_limit(folder: Path) -> str | None:
+    """DuckDB's memory limit: $MISSIONLINE_MEMORY_LIMIT, then the workspace settings."""
+    return os.environ.get(MEMORY_ENV) or _settings(folder).get("memory_limit")
 
 
 class Workspace:
@@ -92,7 +106,8 @@ class Workspace:
                 f"'missionline init -w {folder}'"
             )
         plan = load_plan(plan_path)
-        workspace = cls(folder, plan, Database(_database_url(folder, db)))
+        database = Database(_database_url(folder, db), memory_limit=_memory_limit(folder))
+        workspace = cls(folder, plan, database)
         workspace.db.ensure_schema(workspace.schema)
         return workspace
 

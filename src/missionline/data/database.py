@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
 from missionline.data.schema import SCHEMA_VERSION, Table
-from missionline.data.sql import ident
+from missionline.data.sql import ident, lit
 from missionline.errors import WorkspaceError
 
 META_TABLE = "missionline_meta"
 LOADS_TABLE = "missionline_loads"
+MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
 def default_url(folder: Path) -> str:
@@ -26,7 +28,7 @@ def default_url(folder: Path) -> str:
 class Database:
     """A connection to the workspace's database through Ibis."""
 
-    def __init__(self, url: str, read_only: bool = False) -> None:
+    def __init__(self, url: str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.url = url
         try:
             kwargs = {"read_only": True} if read_only else {}
@@ -36,6 +38,16 @@ class Database:
         if self.is_duckdb:
             # All timestamps are UTC; DuckDB would otherwise use the machine's zone for TIMESTAMPTZ.
             self.raw_sql("SET TimeZone = 'UTC'")
+            if memory_limit:
+                self.limit_memory(memory_limit)
+
+    def limit_memory(self, limit: str) -> None:
+        """Cap DuckDB's memory (e.g. ``1.5GB``); larger work spills to disk instead."""
+        if not MEMORY_LIMIT.fullmatch(limit.strip()):
+            raise WorkspaceError(
+                f"invalid memory limit {limit!r}; write a size such as 1.5GB, 800MB or 8GiB"
+            )
+        self.raw_sql(f"SET memory_limit = {lit(limit.strip())}")
 
     @property
     def name(self) -> str:
