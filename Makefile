@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_DIR ?= missionline-demo
 
-.PHONY: demo test lint typecheck pytest bench bench-smoke clean
+.PHONY: demo test test-deps lint typecheck pytest bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+# Debian's chromium (browser tests) and postgresql (backend tests), when missing and possible.
+test-deps:
+	scripts/install-test-deps
+
+pytest: $(VENV)/.installed-dev test-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
