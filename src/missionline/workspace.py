@@ -28,6 +28,8 @@ from missionline.metrics.conformance import conformance, offenders
 from missionline.metrics.funnel import Basis, funnel
 from missionline.metrics.inputs import inputs
 from missionline.metrics.leakage import leakage
+from missionline.metrics.lifecycle import expansion, net_revenue_retention, retention
+from missionline.metrics.stays import AsOf
 from missionline.metrics.pipeline import pipeline
 from missionline.metrics.sla import open_breaches, sla
 from missionline.metrics.velocity import velocity
@@ -227,6 +229,25 @@ class Workspace:
         """The revenue wave: marketing load, capacity use, pipeline and bookings per week."""
         dims = _dimensions(by)
         return wave(self.tables(), self.schema, self.plan, dims)
+
+    def retention(
+        self, by: Sequence[str] | str = (), period: str = "quarter", as_of: AsOf = None
+    ) -> pd.DataFrame:
+        """Logo and revenue retention by acquisition cohort and age."""
+        return retention(self.tables(), self.schema, self.plan, _dimensions(by), period, as_of)
+
+    def net_revenue_retention(
+        self, by: Sequence[str] | str = (), period: str = "quarter", as_of: AsOf = None
+    ) -> pd.DataFrame:
+        """NRR, GRR, churn and expansion over the trailing twelve months at each period end."""
+        dims = _dimensions(by)
+        return net_revenue_retention(self.tables(), self.schema, self.plan, dims, period, as_of)
+
+    def expansion(
+        self, by: Sequence[str] | str = (), period: str = "quarter", as_of: AsOf = None
+    ) -> pd.DataFrame:
+        """Per cohort: customers that expanded, how soon, and those that became advocates."""
+        return expansion(self.tables(), self.schema, self.plan, _dimensions(by), period, as_of)
 
     def attainments(self) -> list[Attainment]:
         """Each success factor and objective against its actual in its last full period."""

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from missionline.cli.data import register_data_commands
 from missionline.cli.flow import register_flow_commands
+from missionline.cli.lifecycle import register_lifecycle_commands
 from missionline.cli.metrics import register_metric_commands
 from missionline.cli.output import err_console
 from missionline.cli.plan import register_plan_commands
@@ -35,6 +36,7 @@ register_flow_commands(app)
 register_sla_commands(app)
 register_revenue_commands(app)
 register_wave_commands(app)
+register_lifecycle_commands(app)
 
 
 @app.command()

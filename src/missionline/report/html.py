@@ -12,6 +12,7 @@ from plotly.offline import get_plotlyjs
 from missionline.cli.output import records
 from missionline.report.charts import conversion_by_chart, funnel_chart
 from missionline.report.flow_section import leakage_section, velocity_section
+from missionline.report.lifecycle_section import lifecycle_section
 from missionline.report.plan_sections import (
     linkage_section,
     mission_section,
@@ -71,6 +72,7 @@ def build_report(ws: Workspace) -> str:
         pipeline_section(ws),
         inputs_section(ws),
         wave_section(ws),
+        lifecycle_section(ws),
         verification_section(ws),
         linkage_section(ws),
     ]
