@@ -41,6 +41,7 @@ pytest: $(VENV)/.installed-dev test-deps
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks
 
 bench-smoke: $(VENV)/.installed-dev

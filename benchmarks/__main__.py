@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--smoke] [--leads N] [--only funnel|import]``.
+"""Run the benchmarks: ``python -m benchmarks [--smoke] [--leads N] [--only NAME]``.
 
 The full run uses the 4,000,000-lead company (about 10 million stage events); ``--smoke`` a
 tiny one, to check that the benchmarks still run and agree (the test suite does this).
@@ -11,10 +11,16 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import bench_funnel, bench_import, bench_suite
+from benchmarks import bench_attribution, bench_clv, bench_funnel, bench_import, bench_suite
 from benchmarks.common import machine
 
-BENCHMARKS = {"funnel": bench_funnel.run, "import": bench_import.run, "suite": bench_suite.run}
+BENCHMARKS = {
+    "funnel": bench_funnel.run,
+    "import": bench_import.run,
+    "suite": bench_suite.run,
+    "clv": bench_clv.run,
+    "attribution": bench_attribution.run,
+}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

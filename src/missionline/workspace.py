@@ -17,8 +17,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from missionline.alignment.attainment import Attainment, attainments
+from missionline.alignment.index import AlignmentIndex, alignment_index, alignment_trend
 from missionline.alignment.linkage import Linkage, linkage
 from missionline.alignment.mission_map import MissionMap, build_mission_map
+from missionline.alignment.survey import By, survey_gap, survey_results
 from missionline.data.database import Database, default_url
 from missionline.data.importer import LoadReport, Progress, import_files
 from missionline.data.mapping import load_mapping
@@ -29,15 +31,23 @@ from missionline.metrics.funnel import Basis, funnel
 from missionline.metrics.inputs import inputs
 from missionline.metrics.leakage import leakage
 from missionline.metrics.lifecycle import expansion, net_revenue_retention, retention
-from missionline.metrics.stays import AsOf
 from missionline.metrics.pipeline import pipeline
 from missionline.metrics.sla import open_breaches, sla
+from missionline.metrics.stays import AsOf
 from missionline.metrics.velocity import velocity
 from missionline.metrics.wave import wave
+from missionline.models.attribution import Attribution, attribute, initiative_roi, workspace_paths
+from missionline.models.clv import FitResult, fit_bgnbd, workspace_summary
+from missionline.models.experiments import ExperimentResult, analyze_experiment
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
 from missionline.plan.rules import PlanContext
 from missionline.plan.schema import SCHEMA_FILE, committed_schema_path
+from missionline.planning.capacity import capacity_check
+from missionline.planning.cascade import CascadeResult, cascade
+from missionline.planning.coherence import Finding, target_coherence
+from missionline.planning.pacing import PacingResult, pacing
+from missionline.planning.scenarios import compare
 
 PLAN_FILE = "missionline.yaml"
 SETTINGS_FILE = ".missionline.json"
@@ -248,6 +258,67 @@ class Workspace:
     ) -> pd.DataFrame:
         """Per cohort: customers that expanded, how soon, and those that became advocates."""
         return expansion(self.tables(), self.schema, self.plan, _dimensions(by), period, as_of)
+
+    def experiment(
+        self, experiment_id: str, as_of: AsOf = None, alpha: float | None = None
+    ) -> ExperimentResult:
+        """Analyse a plan experiment: lifts, intervals, chance to win, SRM and the verdict."""
+        return analyze_experiment(
+            self.tables(), self.schema, self.plan, experiment_id, as_of=as_of, alpha=alpha
+        )
+
+    def alignment(self) -> AlignmentIndex:
+        """The alignment index over all the data: components, coverage and drivers."""
+        return alignment_index(self.tables(), self.schema, self.plan)
+
+    def alignment_trend(self, period: str = "quarter") -> list[AlignmentIndex]:
+        """The alignment index per calendar period, from the first to the last stage entry."""
+        return alignment_trend(self.tables(), self.schema, self.plan, period)
+
+    def survey(self, by: By = "function", period: str | None = None) -> pd.DataFrame:
+        """Questionnaire results per function (and ``all``) or per statement."""
+        return survey_results(self.tables(), self.schema, self.plan, by, period)
+
+    def survey_gap(self, period: str | None = None) -> pd.DataFrame:
+        """The compared functions' overall questionnaire gap with its 95% interval."""
+        return survey_gap(self.tables(), self.schema, self.plan, period)
+
+    def cascade(
+        self, by: Sequence[str] | str = (), period: str = "month", lookback: str | None = None
+    ) -> CascadeResult:
+        """Entries each stage needs per period, shifted by the lags, to meet the targets."""
+        return cascade(self.tables(), self.schema, self.plan, _dimensions(by), period, lookback)
+
+    def target_coherence(self, lookback: str | None = None) -> list[Finding]:
+        """Objectives whose own targets cannot deliver what the cascade needs."""
+        return target_coherence(self.tables(), self.schema, self.plan, lookback=lookback)
+
+    def pacing(self, by: Sequence[str] | str = (), as_of: AsOf = None) -> PacingResult:
+        """Actual against required to date, and each success factor's projected attainment."""
+        return pacing(self.tables(), self.schema, self.plan, _dimensions(by), as_of)
+
+    def scenarios(self, extra: Sequence[tuple[str, Sequence[str]]] = ()) -> pd.DataFrame:
+        """The plan's scenarios (and ``extra`` ones) side by side with the baseline."""
+        return compare(self.tables(), self.schema, self.plan, extra)
+
+    def capacity(self, as_of: AsOf = None) -> pd.DataFrame:
+        """Monthly demand against sales capacity and marketing budget; scarce and idle months."""
+        return capacity_check(self.tables(), self.schema, self.plan, as_of)
+
+    def clv_fit(self, time_unit: str = "W") -> FitResult:
+        """The BG/NBD model fitted on the accounts' purchases (revenue rows)."""
+        return fit_bgnbd(workspace_summary(self.tables(), time_unit=time_unit))
+
+    def attribution(
+        self, model: str = "markov", level: str = "person", by: str = "channel"
+    ) -> Attribution:
+        """Conversions and revenue credited to channels (or initiatives) under one model."""
+        paths = workspace_paths(self.tables(), self.schema, self.plan, level, by)
+        return attribute(paths, model)
+
+    def initiative_roi(self, model: str = "markov") -> pd.DataFrame:
+        """Each initiative's attributed conversions and revenue against its spend."""
+        return initiative_roi(self.tables(), self.schema, self.plan, model)
 
     def attainments(self) -> list[Attainment]:
         """Each success factor and objective against its actual in its last full period."""

@@ -10,7 +10,12 @@ import sys
 import typer
 from rich.text import Text
 
+from missionline.cli.alignment import register_alignment_commands
+from missionline.cli.attribution import register_attribution_commands
+from missionline.cli.cascade import register_cascade_commands
+from missionline.cli.clv import register_clv_commands
 from missionline.cli.data import register_data_commands
+from missionline.cli.experiments import register_experiment_commands
 from missionline.cli.flow import register_flow_commands
 from missionline.cli.lifecycle import register_lifecycle_commands
 from missionline.cli.metrics import register_metric_commands
@@ -37,6 +42,11 @@ register_sla_commands(app)
 register_revenue_commands(app)
 register_wave_commands(app)
 register_lifecycle_commands(app)
+register_experiment_commands(app)
+register_clv_commands(app)
+register_attribution_commands(app)
+register_alignment_commands(app)
+register_cascade_commands(app)
 
 
 @app.command()

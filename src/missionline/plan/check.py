@@ -9,7 +9,10 @@ from typing import Any
 from missionline.errors import PlanError
 from missionline.plan import (  # noqa: F401  (importing registers the rules)
     rules_alignment,
+    rules_alignment_index,
+    rules_cascade,
     rules_entry,
+    rules_experiments,
     rules_structure,
 )
 from missionline.plan.models import Plan

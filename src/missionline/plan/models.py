@@ -197,6 +197,12 @@ class MetricDefinition(PlanModel):
     description: str | None = None
 
 
+# Experiments and alignment build on PlanModel above, so they are imported once it exists.
+from missionline.plan.models_alignment import AlignmentSpec  # noqa: E402
+from missionline.plan.models_cascade import Cascade, Scenario  # noqa: E402
+from missionline.plan.models_experiments import Experiment  # noqa: E402
+
+
 class Plan(PlanModel):
     """The whole plan."""
 
@@ -210,6 +216,7 @@ class Plan(PlanModel):
     objectives: list[Objective] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
     initiatives: list[Initiative] = Field(default_factory=list)
+    experiments: list[Experiment] = Field(default_factory=list)
     lifecycle: Lifecycle
     metrics: dict[str, MetricDefinition] = Field(default_factory=dict)
     fields: dict[str, dict[str, FIELD_TYPES]] = Field(
@@ -218,6 +225,15 @@ class Plan(PlanModel):
     )
     glossary: dict[str, str] = Field(
         default_factory=dict, description="Terms and their agreed meaning."
+    )
+    alignment: AlignmentSpec | None = Field(
+        None, description="How alignment is measured: index weights and the questionnaire."
+    )
+    cascade: Cascade | None = Field(
+        None, description="The top-down cascade: where its ladder starts, assumption overrides."
+    )
+    scenarios: list[Scenario] = Field(
+        default_factory=list, description="Named changes to the cascade, compared side by side."
     )
 
     def stage_ids(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -10,7 +11,12 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from missionline.cli.output import records
+from missionline.report.alignment_section import alignment_section, survey_section
+from missionline.report.attribution_section import attribution_section, initiative_roi_section
+from missionline.report.cascade_section import capacity_section, cascade_section, pacing_section
 from missionline.report.charts import conversion_by_chart, funnel_chart
+from missionline.report.clv_section import clv_section
+from missionline.report.experiments_section import experiments_section
 from missionline.report.flow_section import leakage_section, velocity_section
 from missionline.report.lifecycle_section import lifecycle_section
 from missionline.report.plan_sections import (
@@ -22,7 +28,7 @@ from missionline.report.revenue_section import inputs_section, pipeline_section
 from missionline.report.section import Section, figure_html
 from missionline.report.sla_section import sla_section
 from missionline.report.wave_section import wave_section
-from missionline.workspace import Workspace
+from missionline.workspace import Progress, Workspace
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("missionline.report", "templates"),
@@ -61,22 +67,42 @@ def funnel_section(ws: Workspace) -> Section:
     )
 
 
-def build_report(ws: Workspace) -> str:
-    """Return the report's HTML."""
-    candidates = [
-        mission_section(ws),
-        funnel_section(ws),
-        velocity_section(ws),
-        leakage_section(ws),
-        sla_section(ws),
-        pipeline_section(ws),
-        inputs_section(ws),
-        wave_section(ws),
-        lifecycle_section(ws),
-        verification_section(ws),
-        linkage_section(ws),
-    ]
-    sections = [s for s in candidates if s is not None]
+# The report's sections in reading order: the mission and its alignment first, then the
+# process from first touch to revenue, then customers, evidence and the plan's own checks.
+SECTIONS: list[Callable[[Workspace], Section | None]] = [
+    mission_section,
+    alignment_section,
+    cascade_section,
+    pacing_section,
+    capacity_section,
+    funnel_section,
+    velocity_section,
+    leakage_section,
+    sla_section,
+    pipeline_section,
+    inputs_section,
+    wave_section,
+    lifecycle_section,
+    clv_section,
+    experiments_section,
+    attribution_section,
+    initiative_roi_section,
+    survey_section,
+    verification_section,
+    linkage_section,
+]
+
+
+def build_report(ws: Workspace, progress: Progress | None = None) -> str:
+    """Return the report's HTML; ``progress`` hears of each section as it is built."""
+    sections = []
+    for i, build in enumerate(SECTIONS):
+        if progress:
+            progress("report", i / len(SECTIONS))
+        if (section := build(ws)) is not None:
+            sections.append(section)
+    if progress:
+        progress("report", 1.0)
     template = _ENV.get_template("report.html.j2")
     return template.render(
         plan=ws.plan,
@@ -86,9 +112,9 @@ def build_report(ws: Workspace) -> str:
     )
 
 
-def write_report(ws: Workspace, path: Path | str) -> Path:
+def write_report(ws: Workspace, path: Path | str, progress: Progress | None = None) -> Path:
     """Write the report to ``path`` and return it."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_report(ws), encoding="utf-8")
+    out.write_text(build_report(ws, progress), encoding="utf-8")
     return out

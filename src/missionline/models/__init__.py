@@ -1,0 +1,1 @@
+"""Statistical models fitted in NumPy/SciPy on data the engine has aggregated."""
