@@ -11,7 +11,14 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import bench_attribution, bench_clv, bench_funnel, bench_import, bench_suite
+from benchmarks import (
+    bench_attribution,
+    bench_clv,
+    bench_funnel,
+    bench_import,
+    bench_suite,
+    bench_web,
+)
 from benchmarks.common import machine
 
 BENCHMARKS = {
@@ -20,6 +27,7 @@ BENCHMARKS = {
     "suite": bench_suite.run,
     "clv": bench_clv.run,
     "attribution": bench_attribution.run,
+    "web": bench_web.run,
 }
 
 

@@ -21,6 +21,7 @@ from missionline.alignment.index import AlignmentIndex, alignment_index, alignme
 from missionline.alignment.linkage import Linkage, linkage
 from missionline.alignment.mission_map import MissionMap, build_mission_map
 from missionline.alignment.survey import By, survey_gap, survey_results
+from missionline.customers import SegmentPriorities, segment_priorities, top_customers
 from missionline.data.database import Database, default_url
 from missionline.data.importer import LoadReport, Progress, import_files
 from missionline.data.mapping import load_mapping
@@ -258,6 +259,14 @@ class Workspace:
     ) -> pd.DataFrame:
         """Per cohort: customers that expanded, how soon, and those that became advocates."""
         return expansion(self.tables(), self.schema, self.plan, _dimensions(by), period, as_of)
+
+    def top_customers(self, per: str = "market", n: int = 10) -> pd.DataFrame:
+        """The top customers per market (or segment) by lifetime value, with the next move."""
+        return top_customers(self.tables(), self.schema, self.plan, per, n)
+
+    def segment_priorities(self) -> SegmentPriorities:
+        """Markets and segments by expected value per unit of effort, against the plan."""
+        return segment_priorities(self.tables(), self.schema, self.plan)
 
     def experiment(
         self, experiment_id: str, as_of: AsOf = None, alpha: float | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from missionline.cli.metrics import ByOption, PeriodOption
@@ -87,6 +88,24 @@ def velocity_command(
     db: DbOption = None,
 ) -> None:
     """Time in stage per pipeline stage (median, p90, mean) and the records stalled in each."""
+    with Workspace.open(workspace, db) as ws:
+        frame, title = velocity_frame(
+            ws, by, period, show_stalled, to_won, from_stage, threshold, as_of
+        )
+        emit(frame, fmt, title=title)
+
+
+def velocity_frame(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str | None = None,
+    show_stalled: bool = False,
+    to_won: bool = False,
+    from_stage: str | None = None,
+    threshold: list[str] | None = None,
+    as_of: str | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """What ``missionline velocity`` prints for these options, and its title."""
     if show_stalled and to_won:
         raise MissionlineError("--stalled and --to-won show different lists; use one of them")
     if show_stalled and (by or period):
@@ -97,17 +116,14 @@ def velocity_command(
         raise MissionlineError("--to-won takes no --threshold or --as-of")
     limits = parse_thresholds(threshold)
     moment = parse_as_of(as_of)
-    with Workspace.open(workspace, db) as ws:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        if show_stalled:
-            frame = stalled(tables, schema, plan, limits, moment)
-            emit(frame, fmt, title="Stalled records (longest in their stage first)")
-        elif to_won:
-            frame = time_to_won(tables, schema, plan, by or [], period, from_stage)
-            emit(frame, fmt, title="Time to won")
-        else:
-            frame = velocity(tables, schema, plan, by or [], period, limits, moment)
-            emit(frame, fmt, title=f"{plan.company}: time in stage (days)")
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    if show_stalled:
+        frame = stalled(tables, schema, plan, limits, moment)
+        return frame, "Stalled records (longest in their stage first)"
+    if to_won:
+        return time_to_won(tables, schema, plan, by or [], period, from_stage), "Time to won"
+    frame = velocity(tables, schema, plan, by or [], period, limits, moment)
+    return frame, f"{plan.company}: time in stage (days)"
 
 
 def leakage_command(
@@ -123,18 +139,29 @@ def leakage_command(
     db: DbOption = None,
 ) -> None:
     """Where records leave each pipeline stage (exits, open, stalled) and how many come back."""
+    with Workspace.open(workspace, db) as ws:
+        frame, title = leakage_frame(ws, by, period, show_reasons, threshold, as_of)
+        emit(frame, fmt, title=title)
+
+
+def leakage_frame(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str | None = None,
+    show_reasons: bool = False,
+    threshold: list[str] | None = None,
+    as_of: str | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """What ``missionline leakage`` prints for these options, and its title."""
     if show_reasons and threshold:
         raise MissionlineError("--reasons counts exits only; it takes no --threshold")
     limits = parse_thresholds(threshold)
     moment = parse_as_of(as_of)
-    with Workspace.open(workspace, db) as ws:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        if show_reasons:
-            frame = reasons(tables, schema, plan, by or [], period, moment)
-            emit(frame, fmt, title="Leaks by exit and reason")
-        else:
-            frame = leakage(tables, schema, plan, by or [], period, limits, moment)
-            emit(frame, fmt, title=f"{plan.company}: leakage and recycle")
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    if show_reasons:
+        return reasons(tables, schema, plan, by or [], period, moment), "Leaks by exit and reason"
+    frame = leakage(tables, schema, plan, by or [], period, limits, moment)
+    return frame, f"{plan.company}: leakage and recycle"
 
 
 def register_flow_commands(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from missionline.cli.alignment import register_alignment_commands
 from missionline.cli.attribution import register_attribution_commands
 from missionline.cli.cascade import register_cascade_commands
 from missionline.cli.clv import register_clv_commands
+from missionline.cli.customers import register_customer_commands
 from missionline.cli.data import register_data_commands
 from missionline.cli.experiments import register_experiment_commands
 from missionline.cli.flow import register_flow_commands
@@ -22,7 +23,9 @@ from missionline.cli.metrics import register_metric_commands
 from missionline.cli.output import err_console
 from missionline.cli.plan import register_plan_commands
 from missionline.cli.revenue import register_revenue_commands
+from missionline.cli.serve import register_serve_commands
 from missionline.cli.sla import register_sla_commands
+from missionline.cli.users import register_user_commands
 from missionline.cli.wave import register_wave_commands
 from missionline.errors import MissionlineError
 
@@ -44,9 +47,12 @@ register_wave_commands(app)
 register_lifecycle_commands(app)
 register_experiment_commands(app)
 register_clv_commands(app)
+register_customer_commands(app)
 register_attribution_commands(app)
 register_alignment_commands(app)
 register_cascade_commands(app)
+register_serve_commands(app)
+register_user_commands(app)
 
 
 @app.command()

@@ -6,12 +6,13 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.text import Text
 
+from missionline.alignment.linkage import Linkage
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
 from missionline.cli.output import Format, console, emit
 from missionline.plan.check import PlanCheck, check_plan
@@ -47,10 +48,7 @@ def check(
 
     Exit status: 0 clean, 1 warnings only with --strict, 2 errors.
     """
-    path = workspace / PLAN_FILE
-    result = check_plan(path)
-    if result.plan is not None:
-        result = check_plan(path, plan_context(workspace, result.plan, db))
+    result = checked_plan(workspace, db)
     if fmt == Format.json:
         sys.stdout.write(json.dumps(result.as_json(), indent=2) + "\n")
     elif fmt == Format.csv:
@@ -66,6 +64,15 @@ def check(
         raise typer.Exit(2)
     if strict and result.warnings:
         raise typer.Exit(1)
+
+
+def checked_plan(workspace: Path, db: str | None = None) -> PlanCheck:
+    """Check the workspace's plan with what its data can tell (as ``plan check`` does)."""
+    path = workspace / PLAN_FILE
+    result = check_plan(path)
+    if result.plan is not None:
+        result = check_plan(path, plan_context(workspace, result.plan, db))
+    return result
 
 
 @plan_app.command("schema")
@@ -91,17 +98,7 @@ def linkage_command(
     with Workspace.open(workspace, db) as ws:
         result = ws.linkage()
     if fmt == Format.json:
-        payload = {
-            "success_factors": [asdict(r) for r in result.success_factors],
-            "functions": [asdict(r) for r in result.functions],
-            "orphan_initiatives": result.orphan_initiatives,
-            "unowned_outcomes": result.unowned_outcomes,
-            "total_spend": result.total_spend,
-            "unlinked_spend_share": result.unlinked_spend_share,
-            "unlinked_initiative_spend_share": result.unlinked_initiative_spend_share,
-            "notes": result.notes,
-        }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(linkage_payload(result), indent=2) + "\n")
         return
     levels = (
         ("success_factor", "Success factors", result.success_factors),
@@ -135,6 +132,20 @@ def linkage_command(
             )
         for note in result.notes:
             console.print(f"note: {note}", highlight=False)
+
+
+def linkage_payload(result: Linkage) -> dict[str, Any]:
+    """The JSON object of ``plan linkage --format json``."""
+    return {
+        "success_factors": [asdict(r) for r in result.success_factors],
+        "functions": [asdict(r) for r in result.functions],
+        "orphan_initiatives": result.orphan_initiatives,
+        "unowned_outcomes": result.unowned_outcomes,
+        "total_spend": result.total_spend,
+        "unlinked_spend_share": result.unlinked_spend_share,
+        "unlinked_initiative_spend_share": result.unlinked_initiative_spend_share,
+        "notes": result.notes,
+    }
 
 
 @plan_app.command("map")

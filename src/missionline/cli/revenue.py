@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from missionline.cli.metrics import ByOption, PeriodOption
@@ -35,12 +36,20 @@ def pipeline_command(
 ) -> None:
     """Win rate, deal size, sales cycle, open and weighted pipeline, velocity and coverage."""
     with Workspace.open(workspace, db) as ws:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        frame = pipeline(tables, schema, plan, by or [], period, as_of)
-        probabilities = stage_probabilities(tables, schema, plan, as_of)
-    emit(frame, fmt, title=f"{plan.company}: pipeline")
+        frame = pipeline_frame(ws, by, period, as_of)
+        if fmt == Format.table:
+            probabilities = stage_probabilities(ws.tables(), ws.schema, ws.plan, as_of)
+        company = ws.plan.company
+    emit(frame, fmt, title=f"{company}: pipeline")
     if fmt == Format.table:
         emit(probabilities, fmt, title="Stage probabilities (share of closed deals won)")
+
+
+def pipeline_frame(
+    ws: Workspace, by: list[str] | None = None, period: str | None = None, as_of: str | None = None
+) -> pd.DataFrame:
+    """The pipeline rows ``missionline pipeline`` prints (JSON and CSV carry only these)."""
+    return pipeline(ws.tables(), ws.schema, ws.plan, by or [], period, as_of)
 
 
 def inputs_command(
@@ -62,6 +71,20 @@ def inputs_command(
     db: DbOption = None,
 ) -> None:
     """Spend and activities against what they produced: cost and touches per stage entry."""
+    with Workspace.open(workspace, db) as ws:
+        frame, title = inputs_frame(ws, by, period, show_capacity, show_efficiency, as_of)
+    emit(frame, fmt, title=title)
+
+
+def inputs_frame(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str | None = None,
+    show_capacity: bool = False,
+    show_efficiency: bool = False,
+    as_of: str | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """What ``missionline inputs`` prints for these options, and its title."""
     if show_capacity and show_efficiency:
         raise MissionlineError("choose one of --capacity and --efficiency")
     if (show_capacity or show_efficiency) and by:
@@ -70,18 +93,14 @@ def inputs_command(
         raise MissionlineError("--period does not apply to --capacity; use --as-of")
     if as_of and not show_capacity:
         raise MissionlineError("--as-of applies to --capacity only")
-    with Workspace.open(workspace, db) as ws:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        if show_capacity:
-            frame = capacity(tables, schema, plan, as_of)
-            title = "Rep capacity use (open deals ÷ capacity)"
-        elif show_efficiency:
-            frame = efficiency(tables, schema, plan, period or "quarter")
-            title = "Efficiency: CAC and magic number"
-        else:
-            frame = inputs(tables, schema, plan, by or ["channel"], period)
-            title = f"{plan.company}: inputs and cost per stage"
-    emit(frame, fmt, title=title)
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    if show_capacity:
+        return capacity(tables, schema, plan, as_of), "Rep capacity use (open deals ÷ capacity)"
+    if show_efficiency:
+        frame = efficiency(tables, schema, plan, period or "quarter")
+        return frame, "Efficiency: CAC and magic number"
+    frame = inputs(tables, schema, plan, by or ["channel"], period)
+    return frame, f"{plan.company}: inputs and cost per stage"
 
 
 def register_revenue_commands(app: typer.Typer) -> None:

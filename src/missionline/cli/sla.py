@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from missionline.cli.metrics import ByOption, PeriodOption
@@ -48,28 +49,38 @@ def sla_command(
     db: DbOption = None,
 ) -> None:
     """Hand-offs: response time, share within SLA, acceptance and rejection per SLA stage."""
+    with Workspace.open(workspace, db) as ws:
+        frame, title = sla_frame(ws, by, period, open_, as_of, show_rejections)
+    if fmt == Format.table and not (open_ or show_rejections):
+        # a terminal-wide view; json and csv carry every column
+        frame = frame.drop(columns=["measured_from", "answered", "accepted", "rejected"])
+    emit(frame, fmt, title=title)
+
+
+def sla_frame(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str | None = None,
+    open_: bool = False,
+    as_of: str | None = None,
+    show_rejections: bool = False,
+) -> tuple[pd.DataFrame, str]:
+    """What ``missionline sla`` prints for these options (every column), and its title."""
     if as_of is not None and not open_:
         raise MissionlineError("--as-of applies to the open-breach list; add --open")
     if open_ and (by or period or show_rejections):
         raise MissionlineError("--open lists records; it takes no --by, --period or --rejections")
     moment = parse_as_of(as_of)
-    with Workspace.open(workspace, db) as ws:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        if not any(s.sla for s in plan.lifecycle.stages):
-            raise MissionlineError(
-                "no stage in the plan has an sla; add e.g. `sla: {within: 24h}` to a stage"
-            )
-        if open_:
-            frame = open_breaches(tables, schema, plan, moment)
-            emit(frame, fmt, title="Hand-offs waiting beyond their SLA")
-            return
-        if show_rejections:
-            emit(rejections(tables, schema, plan, by or [], period), fmt, title="Rejections")
-            return
-        frame = sla(tables, schema, plan, by or [], period)
-        if fmt == Format.table:  # a terminal-wide view; json and csv carry every column
-            frame = frame.drop(columns=["measured_from", "answered", "accepted", "rejected"])
-        emit(frame, fmt, title="Hand-offs and SLAs (calendar hours)")
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    if not any(s.sla for s in plan.lifecycle.stages):
+        raise MissionlineError(
+            "no stage in the plan has an sla; add e.g. `sla: {within: 24h}` to a stage"
+        )
+    if open_:
+        return open_breaches(tables, schema, plan, moment), "Hand-offs waiting beyond their SLA"
+    if show_rejections:
+        return rejections(tables, schema, plan, by or [], period), "Rejections"
+    return sla(tables, schema, plan, by or [], period), "Hand-offs and SLAs (calendar hours)"
 
 
 def register_sla_commands(app: typer.Typer) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from missionline.cli.metrics import ByOption
@@ -65,26 +66,12 @@ def wave_command(
     """The revenue wave: marketing load, sales capacity, pipeline and bookings per week."""
     if fmt == Format.csv and lag and show_collisions:
         raise MissionlineError("--format csv prints one table: choose --lag or --collisions")
-    kinds = None if kind and "all" in kind else (kind or list(DEFAULT_KINDS))
-    allowed = TABLES["opportunities"].column("kind").allowed
-    if kinds is not None and (unknown := sorted(set(kinds) - set(allowed))):
-        raise MissionlineError(
-            f"unknown opportunity kind {', '.join(unknown)}; use {', '.join(allowed)} or all"
-        )
     with Workspace.open(workspace, db) as ws:
-        frame = wave(ws.tables(), ws.schema, ws.plan, by or [], handoff, kinds)
+        frame, lags, hits = wave_frames(ws, by, max_lag, handoff, kind)
         company = ws.plan.company
-    lags = wave_lag(frame, max_lag)
     best = best_lag(lags)
-    hits = collisions(frame)
     if fmt == Format.json:
-        payload = {
-            "weeks": records(frame),
-            "best_lag_weeks": best,
-            "lag_correlations": records(lags),
-            "collisions": records(hits),
-        }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(wave_payload(frame, lags, hits), indent=2) + "\n")
         return
     if fmt == Format.csv:
         emit(lags if lag else hits if show_collisions else frame, fmt)
@@ -98,6 +85,34 @@ def wave_command(
             console.print(f"MQL entries lead bookings by about {best} weeks.", highlight=False)
     if show_collisions:
         emit(hits, fmt, title="Campaign peaks meeting closing crunches, and idle weeks")
+
+
+def wave_frames(
+    ws: Workspace,
+    by: list[str] | None = None,
+    max_lag: int = 26,
+    handoff: list[str] | None = None,
+    kind: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The weeks, the lag correlations and the collision weeks for the command's options."""
+    kinds = None if kind and "all" in kind else (kind or list(DEFAULT_KINDS))
+    allowed = TABLES["opportunities"].column("kind").allowed
+    if kinds is not None and (unknown := sorted(set(kinds) - set(allowed))):
+        raise MissionlineError(
+            f"unknown opportunity kind {', '.join(unknown)}; use {', '.join(allowed)} or all"
+        )
+    frame = wave(ws.tables(), ws.schema, ws.plan, by or [], handoff, kinds)
+    return frame, wave_lag(frame, max_lag), collisions(frame)
+
+
+def wave_payload(frame: pd.DataFrame, lags: pd.DataFrame, hits: pd.DataFrame) -> dict[str, Any]:
+    """The JSON object of ``wave --format json`` (see the module docstring)."""
+    return {
+        "weeks": records(frame),
+        "best_lag_weeks": best_lag(lags),
+        "lag_correlations": records(lags),
+        "collisions": records(hits),
+    }
 
 
 def register_wave_commands(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from missionline.report.attribution_section import attribution_section, initiati
 from missionline.report.cascade_section import capacity_section, cascade_section, pacing_section
 from missionline.report.charts import conversion_by_chart, funnel_chart
 from missionline.report.clv_section import clv_section
+from missionline.report.customers_section import segments_section, top_customers_section
 from missionline.report.experiments_section import experiments_section
 from missionline.report.flow_section import leakage_section, velocity_section
 from missionline.report.lifecycle_section import lifecycle_section
@@ -84,6 +85,8 @@ SECTIONS: list[Callable[[Workspace], Section | None]] = [
     wave_section,
     lifecycle_section,
     clv_section,
+    top_customers_section,
+    segments_section,
     experiments_section,
     attribution_section,
     initiative_roi_section,
