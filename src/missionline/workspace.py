@@ -49,6 +49,7 @@ from missionline.planning.cascade import CascadeResult, cascade
 from missionline.planning.coherence import Finding, target_coherence
 from missionline.planning.pacing import PacingResult, pacing
 from missionline.planning.scenarios import compare
+from missionline.presets import PRESETS, preset_plan
 
 PLAN_FILE = "missionline.yaml"
 SETTINGS_FILE = ".missionline.json"
@@ -58,6 +59,8 @@ MEMORY_ENV = "MISSIONLINE_MEMORY_LIMIT"
 
 def packaged_example(name: str) -> Path:
     """Return the folder of an example plan shipped in the package (``demo``, ``starter``)."""
+    if name in PRESETS:
+        return preset_plan(name)  # a CRM preset's plan: the vendor's default stages
     folder = Path(str(resources.files("missionline"))) / ("demo" if name == "demo" else "templates")
     plan = folder / ("plan.yaml" if name == "demo" else f"{name}.yaml")
     if not plan.is_file():

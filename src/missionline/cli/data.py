@@ -13,6 +13,8 @@ from missionline.cli.options import DbOption, WorkspaceOption
 from missionline.cli.output import console, err_console
 from missionline.cli.progress import progress_bar
 from missionline.data.importer import LoadReport
+from missionline.errors import MissionlineError
+from missionline.presets import preset_mapping
 from missionline.workspace import PLAN_FILE, Workspace
 
 DEMO_FOLDER = Path("missionline-demo")
@@ -37,7 +39,11 @@ def init(
     workspace: WorkspaceOption = Path("."),
     source: Annotated[
         str | None,
-        typer.Option("--from", help="Start from an example folder, a plan file, or 'demo'."),
+        typer.Option(
+            "--from",
+            help="Start from an example folder, a plan file, 'demo', or a CRM preset's plan "
+            "(hubspot, salesforce).",
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -55,12 +61,22 @@ def import_(
     mapping: Annotated[
         Path | None, typer.Option("--mapping", "-m", help="A mapping YAML for non-canonical files.")
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset", help="Read CRM exports with a packaged mapping: hubspot, salesforce."
+        ),
+    ] = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the tables' contents instead of merging.")
     ] = False,
     db: DbOption = None,
 ) -> None:
     """Validate files and load them in one transaction (nothing is written on any error)."""
+    if preset is not None:
+        if mapping is not None:
+            raise MissionlineError("give either --mapping or --preset, not both")
+        mapping = preset_mapping(preset)
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
         report = ws.import_files(files, mapping, replace, progress)
     print_load(report)
@@ -138,7 +154,8 @@ def demo(
             report = ws.import_files([folder / "data"], replace=not same, progress=progress)
         print_load(report)
         show_funnel(ws)
-        out = write_report(ws, folder / "report.html")
+        with progress_bar() as progress:
+            out = write_report(ws, folder / "report.html", progress)
     console.print(f"\nreport written to [bold]{out}[/] — open it in a browser", highlight=False)
 
 
