@@ -40,6 +40,7 @@ from missionline.metrics.wave import wave
 from missionline.models.attribution import Attribution, attribute, initiative_roi, workspace_paths
 from missionline.models.clv import FitResult, fit_bgnbd, workspace_summary
 from missionline.models.experiments import ExperimentResult, analyze_experiment
+from missionline.models.initiatives import initiative_register
 from missionline.plan.loader import load_plan
 from missionline.plan.models import Plan
 from missionline.plan.rules import PlanContext
@@ -327,6 +328,10 @@ class Workspace:
         """Conversions and revenue credited to channels (or initiatives) under one model."""
         paths = workspace_paths(self.tables(), self.schema, self.plan, level, by)
         return attribute(paths, model)
+
+    def initiatives(self, model: str = "markov", as_of: AsOf = None) -> pd.DataFrame:
+        """The initiative register: budget, spend, status, verdicts, attributed value and ROI."""
+        return initiative_register(self.tables(), self.schema, self.plan, model, as_of)
 
     def initiative_roi(self, model: str = "markov") -> pd.DataFrame:
         """Each initiative's attributed conversions and revenue against its spend."""

@@ -18,6 +18,7 @@ from missionline.cli.customers import register_customer_commands
 from missionline.cli.data import register_data_commands
 from missionline.cli.experiments import register_experiment_commands
 from missionline.cli.flow import register_flow_commands
+from missionline.cli.initiatives import register_initiative_commands
 from missionline.cli.lifecycle import register_lifecycle_commands
 from missionline.cli.metrics import register_metric_commands
 from missionline.cli.output import err_console
@@ -49,6 +50,7 @@ register_experiment_commands(app)
 register_clv_commands(app)
 register_customer_commands(app)
 register_attribution_commands(app)
+register_initiative_commands(app)
 register_alignment_commands(app)
 register_cascade_commands(app)
 register_serve_commands(app)

@@ -19,6 +19,7 @@ from missionline.report.clv_section import clv_section
 from missionline.report.customers_section import segments_section, top_customers_section
 from missionline.report.experiments_section import experiments_section
 from missionline.report.flow_section import leakage_section, velocity_section
+from missionline.report.initiatives_section import initiatives_section
 from missionline.report.lifecycle_section import lifecycle_section
 from missionline.report.plan_sections import (
     linkage_section,
@@ -90,6 +91,7 @@ SECTIONS: list[Callable[[Workspace], Section | None]] = [
     experiments_section,
     attribution_section,
     initiative_roi_section,
+    initiatives_section,
     survey_section,
     verification_section,
     linkage_section,
