@@ -129,3 +129,6 @@ def table_rows(ws: Workspace, name: str) -> list[tuple[object, ...]]:
         for row in frame.itertuples(index=False, name=None)
     ]
     return sorted(rows, key=repr)
+
+
+from backend_fixtures import *  # noqa: E402, F403  (last: it imports from this module)

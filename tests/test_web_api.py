@@ -40,6 +40,7 @@ CASES = [
     ("plan check", [], ""),
     ("plan linkage", [], ""),
     ("lifecycle", ["--view", "nrr", "--period", "year"], "?view=nrr&period=year"),
+    ("clv fit", ["--model", "pareto_nbd"], "?model=pareto_nbd"),
     ("experiment analyze", ["exp_nurture_subject"], "?experiment_id=exp_nurture_subject"),
     ("experiment plan", ["--baseline", "0.1", "--mde", "0.02"], "?baseline=0.1&mde=0.02"),
     ("attribution", ["--model", "linear", "--by", "initiative"], "?model=linear&by=initiative"),
@@ -136,6 +137,7 @@ def test_every_metric_command_of_the_cli_is_served() -> None:
         "plan check",
         "plan linkage",
         "lifecycle",
+        "clv fit",
         "experiment analyze",
         "experiment plan",
         "attribution",
@@ -184,6 +186,9 @@ def test_the_openapi_document_lists_every_command_and_its_options(
         ("/api/v1/wave?kind=gift", 400, "unknown opportunity kind gift"),
         ("/api/v1/verify?sample=-1", 422, "greater than or equal to 0"),
         ("/api/v1/wave?max-lag=100000000", 422, "less than or equal to 520"),
+        ("/api/v1/attribution?function=%00", 400, "contains a NUL character"),
+        ("/api/v1/experiment/analyze?experiment_id=nope", 400, "nope"),
+        ("/api/v1/scenario?set=budget.x", 400, "budget.x"),
     ],
 )
 def test_mistakes_are_400_with_the_cli_message(

@@ -26,7 +26,9 @@ from test_web_support import (
 )
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", PLOTLY_PATH)}
-PAGES = ["/", "/process", "/plan", "/data", "/tokens"]
+# the questionnaire of an invitation link: the token is the credential (404 unknown, 403 no CSRF)
+INVITED = {("GET", "/survey/{token}"), ("POST", "/survey/{token}")}
+PAGES = ["/", "/process", "/plan", "/customers", "/initiatives", "/alignment", "/data", "/tokens"]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def routes(items: list[Any], prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
-def test_every_route_but_login_and_static_needs_a_login(app: FastAPI) -> None:
+def test_every_route_but_login_static_and_invitations_needs_a_login(app: FastAPI) -> None:
     """Without credentials every route refuses: pages redirect to the login, the API says 401."""
     client = TestClient(app)
     found = routes(app.routes)
@@ -61,6 +63,8 @@ def test_every_route_but_login_and_static_needs_a_login(app: FastAPI) -> None:
         response = client.request(method, url, follow_redirects=False)
         if (method, path) in PUBLIC or path == "/static":
             assert response.status_code in (200, 403), (method, path)  # 403: login without CSRF
+        elif (method, path) in INVITED:
+            assert response.status_code in (403, 404), (method, path)  # a forged token
         elif path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
             assert response.headers["www-authenticate"] == "Bearer"
@@ -254,6 +258,7 @@ def test_filters_are_in_the_url_and_checked(app: FastAPI) -> None:
     assert 'href="/process?period=2024-Q1&amp;market=europe"' in page.text
     bad = client.get("/plan?period=last-week")
     assert bad.status_code == 400 and "2025-Q3" in bad.text
+    assert client.get("/process?market=%00").status_code == 400
 
 
 def test_the_cache_serves_repeats_and_empties_on_a_new_version() -> None:

@@ -125,7 +125,7 @@ def assert_nothing_ran(page: Any) -> None:
 
 
 def test_a_user_works_through_every_page(server: str, browser: Any) -> None:
-    """Log in, visit each page, filter, import a bad file and see why, log out."""
+    """Log in, visit each page, filter, import a bad file, answer the questionnaire, log out."""
     page = browser
     page.goto(server + "/process")
     assert "/login" in page.url
@@ -139,6 +139,9 @@ def test_a_user_works_through_every_page(server: str, browser: Any) -> None:
     for path, name in (
         ("/", "overview"),
         ("/plan", "plan"),
+        ("/customers", "customers"),
+        ("/initiatives", "initiatives"),
+        ("/alignment", "alignment"),
         ("/users", "users"),
         ("/tokens", "tokens"),
     ):
@@ -166,6 +169,22 @@ def test_a_user_works_through_every_page(server: str, browser: Any) -> None:
     assert "created_at" in errors.inner_text() and "not-a-date" in errors.inner_text()
     shot(page, "data-import-error")
 
+    page.goto(server + "/alignment")
+    page.fill("input[name=respondent]", "Sam")
+    page.select_option("select[name=function]", "sales")
+    page.click("text=Create invitation")
+    link = page.locator("#invite-link").inner_text()
+    page.goto(server + link)
+    statements = page.locator("fieldset")
+    for i in range(statements.count()):
+        statements.nth(i).locator("input[value='4']").check()
+    shot(page, "questionnaire")
+    page.click("text=Send my answers")
+    page.locator("#survey-done").wait_for()
+    assert "your answers are recorded" in page.inner_text("#survey-done")
+    shot(page, "questionnaire-done")
+
+    page.goto(server + "/")
     page.click("text=Log out")
     page.wait_for_url("**/login")
     page.goto(server + "/")

@@ -4,14 +4,16 @@
 [{"id", "score", "weight", "measured", "inputs"}], "drivers": [...]}``; with ``--period``, a
 list of those objects, one per period. ``--records COMPONENT`` prints the rows behind one
 component's score instead. ``missionline survey`` prints the questionnaire results (``--by
-function`` or ``statement``); ``missionline survey instrument`` prints the statements. The
-definitions are in docs/alignment.md.
+function`` or ``statement``); ``missionline survey instrument`` prints the statements;
+``missionline survey invite`` prints a single-use questionnaire link for one respondent
+(docs/web.md). The definitions are in docs/alignment.md.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,9 +31,11 @@ from missionline.alignment.survey import (
 )
 from missionline.cli.metrics import PeriodOption
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
-from missionline.cli.output import Format, console, emit, records
+from missionline.cli.output import Format, console, emit, err_console, records
 from missionline.cli.progress import progress_bar
 from missionline.errors import MissionlineError
+from missionline.web.store import INVITE_DAYS, open_store
+from missionline.web.survey import invite_path, new_invite
 from missionline.workspace import Workspace
 
 RecordsOption = Annotated[
@@ -81,6 +85,34 @@ def _print_index(result: AlignmentIndex) -> None:
     console.print(f"alignment index: {value} (coverage {coverage})", highlight=False)
 
 
+def alignment_results(
+    ws: Workspace,
+    period: str | None = None,
+    component: str | None = None,
+    progress: Callable[[str, float | None], None] | None = None,
+) -> list[AlignmentIndex]:
+    """The index now, or per period; only ``component`` when its records are asked for."""
+    chosen = registry.COMPONENTS
+    if component is not None:  # score only the component whose records are asked for
+        chosen = [c for c in registry.COMPONENTS if c[0] == component]
+        if not chosen:
+            known = ", ".join(c[0] for c in registry.COMPONENTS)
+            raise MissionlineError(f"unknown --records {component!r}; use one of {known}")
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    if period:
+        return alignment_trend(tables, schema, plan, period, progress, chosen)
+    return [alignment_index(tables, schema, plan, progress, chosen)]
+
+
+def alignment_payload(
+    results: list[AlignmentIndex], period: str | None = None, component: str | None = None
+) -> Any:
+    """What ``--format json`` prints: the index (a list per period), or a component's records."""
+    if component is not None:
+        return records(_records(results, component, bool(period)))
+    return [r.as_json() for r in results] if period else results[0].as_json()
+
+
 def alignment_command(
     workspace: WorkspaceOption = Path("."),
     period: PeriodOption = None,
@@ -89,24 +121,13 @@ def alignment_command(
     db: DbOption = None,
 ) -> None:
     """How aligned are Marketing and Sales? The alignment index, its components and drivers."""
-    chosen = registry.COMPONENTS
-    if component is not None:  # score only the component whose records are asked for
-        chosen = [c for c in registry.COMPONENTS if c[0] == component]
-        if not chosen:
-            known = ", ".join(c[0] for c in registry.COMPONENTS)
-            raise MissionlineError(f"unknown --records {component!r}; use one of {known}")
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        if period:
-            results = alignment_trend(tables, schema, plan, period, progress, chosen)
-        else:
-            results = [alignment_index(tables, schema, plan, progress, chosen)]
+        results = alignment_results(ws, period, component, progress)
     if component is not None:
         emit(_records(results, component, bool(period)), fmt, title=f"Records behind {component}")
         return
     if fmt == Format.json:
-        payload: Any = [r.as_json() for r in results] if period else results[0].as_json()
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(alignment_payload(results, period, component), indent=2) + "\n")
         return
     if period:
         if not results and fmt == Format.table:
@@ -145,6 +166,24 @@ def _survey_payload(rows: pd.DataFrame, gaps: pd.DataFrame, pair: tuple[str, str
     return out
 
 
+def survey_frames(
+    ws: Workspace, by: str = "function", period: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str]]:
+    """The questionnaire rows by ``by``, the gap (per period) and the two functions compared."""
+    if by not in ("function", "statement"):
+        raise MissionlineError(f"unknown --by {by!r} for survey; use function or statement")
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    shape: By = "function" if by == "function" else "statement"
+    rows = survey_results(tables, schema, plan, shape, period)
+    gaps = survey_gap(tables, schema, plan, period)
+    return rows, gaps, compared(plan)
+
+
+def survey_payload(ws: Workspace, by: str = "function", period: str | None = None) -> Any:
+    """What ``survey --format json`` prints."""
+    return _survey_payload(*survey_frames(ws, by, period))
+
+
 @survey_app.callback()
 def survey(
     ctx: typer.Context,
@@ -157,14 +196,8 @@ def survey(
     """Questionnaire results per function or statement, and the Marketing-Sales gap."""
     if ctx.invoked_subcommand is not None:
         return
-    if by not in ("function", "statement"):
-        raise MissionlineError(f"unknown --by {by!r} for survey; use function or statement")
     with Workspace.open(workspace, db) as ws:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        shape: By = "function" if by == "function" else "statement"
-        rows = survey_results(tables, schema, plan, shape, period)
-        gaps = survey_gap(tables, schema, plan, period)
-        pair = compared(plan)
+        rows, gaps, pair = survey_frames(ws, by, period)
     if fmt == Format.json:
         sys.stdout.write(json.dumps(_survey_payload(rows, gaps, pair), indent=2) + "\n")
         return
@@ -195,6 +228,30 @@ def instrument_command(
         statements = instrument(ws.plan)
     frame = pd.DataFrame([s.model_dump() for s in statements], columns=["id", "pillar", "text"])
     emit(frame, fmt, title="Alignment questionnaire (1 = strongly disagree, 5 = strongly agree)")
+
+
+@survey_app.command("invite")
+def invite_command(
+    respondent: Annotated[
+        str, typer.Option("--respondent", help="Who answers (their name or an id).")
+    ],
+    function: Annotated[
+        str, typer.Option("--function", help="The respondent's function, an id of the plan.")
+    ],
+    workspace: WorkspaceOption = Path("."),
+    days: Annotated[
+        float, typer.Option("--days", min=0.01, help="Days the link stays valid.")
+    ] = INVITE_DAYS,
+    db: DbOption = None,
+) -> None:
+    """Print a single-use questionnaire link path (/survey/<token>) for one respondent."""
+    with Workspace.open(workspace, db) as ws:
+        secret = new_invite(open_store(ws.db), ws.plan, respondent, function, days)
+    sys.stdout.write(invite_path(secret) + "\n")
+    err_console.print(
+        f"append this path to the web app's address; it works once, for {days:g} days",
+        highlight=False,
+    )
 
 
 def register_alignment_commands(app: typer.Typer) -> None:

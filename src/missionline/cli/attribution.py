@@ -23,7 +23,7 @@ import pandas as pd
 import typer
 
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
-from missionline.cli.output import Format, emit
+from missionline.cli.output import Format, emit, records
 from missionline.cli.progress import progress_bar
 from missionline.errors import MissionlineError
 from missionline.metrics.periods import parse_duration_days
@@ -221,11 +221,49 @@ def attribution_command(
     _show(results, model == Model.all, fmt, touch, paths_file.name if paths_file else level.value)
 
 
+def _results_json(results: list[Attribution], side: bool) -> Any:
+    """The JSON of one model's credit, or of every model side by side."""
+    return {"models": [r.to_json() for r in results]} if side else results[0].to_json()
+
+
+def attribution_payload(
+    ws: Workspace,
+    model: Model = Model.markov,
+    order: int = 1,
+    half_life: str = "7d",
+    level: Level = Level.person,
+    by: TouchBy | None = None,
+    lookback: str | None = None,
+    function: list[str] | None = None,
+    shapley_value: ShapleyValue = ShapleyValue.conversions,
+    samples: int = DEFAULT_SAMPLES,
+    roi: bool = False,
+) -> Any:
+    """What ``attribution --format json`` prints for the workspace's journeys."""
+    _check(None, {"--by": by is not None}, model.value, roi)
+    options: dict[str, Any] = {
+        "order": order,
+        "half_life_days": parse_duration_days(half_life),
+        "value_function": shapley_value.value,
+        "samples": samples,
+    }
+    window = parse_duration_days(lookback) if lookback else None
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    if roi:
+        frame = initiative_roi(
+            tables, schema, plan, model.value, level.value, window, function or (), **options
+        )
+        return records(frame)
+    touch = by.value if by is not None else "channel"
+    paths = workspace_paths(tables, schema, plan, level.value, touch, window, function or ())
+    names = applicable_models(paths) if model == Model.all else [model.value]
+    return _results_json([attribute(paths, m, **options) for m in names], model == Model.all)
+
+
 def _show(results: list[Attribution], side: bool, fmt: Format, touch: str, where: str) -> None:
     """Print one model's credit, or every model side by side."""
     if fmt == Format.json:
-        payload = {"models": [r.to_json() for r in results]} if side else results[0].to_json()
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(_results_json(results, side), indent=2) + "\n")
         return
     table = side_by_side(results) if side else _single(results[0])
     model = "all models" if side else results[0].model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from missionline.planning.pacing import PacingResult, pacing
 from missionline.planning.scenarios import compare, parse_changes, save_scenario, slug
 from missionline.workspace import PLAN_FILE, Workspace
 
+Progress = Callable[[str, float | None], None]
 LookbackOption = Annotated[
     str | None,
     typer.Option(
@@ -70,6 +72,111 @@ def _cascade_json(result: CascadeResult) -> dict[str, Any]:
         "assumptions": records(result.assumptions),
         "not_cascadable": result.not_cascadable,
     }
+
+
+def cascade_result(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str | None = None,
+    lookback: str | None = None,
+    as_of: str | None = None,
+    progress: Progress | None = None,
+) -> CascadeResult:
+    """The cascade of the workspace's plan (monthly unless ``period`` says otherwise)."""
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    return cascade(tables, schema, plan, by or [], period or "month", lookback, as_of, progress)
+
+
+def cascade_payload(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str | None = None,
+    lookback: str | None = None,
+    as_of: str | None = None,
+) -> dict[str, Any]:
+    """What ``cascade --format json`` prints."""
+    return _cascade_json(cascade_result(ws, by, period, lookback, as_of))
+
+
+def _findings_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The findings of ``cascade check`` as JSON rows (an empty list without findings)."""
+    return records(frame) if len(frame) else []
+
+
+def check_payload(
+    ws: Workspace, lookback: str | None = None, as_of: str | None = None
+) -> list[dict[str, Any]]:
+    """What ``cascade check --format json`` prints."""
+    found = target_coherence(ws.tables(), ws.schema, ws.plan, as_of, lookback)
+    return _findings_json(pd.DataFrame([asdict(f) for f in found]))
+
+
+def pacing_result(
+    ws: Workspace,
+    by: list[str] | None = None,
+    as_of: str | None = None,
+    lookback: str | None = None,
+    draws: int = 2000,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> PacingResult:
+    """Pacing to date and the projection of each success factor."""
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    return pacing(tables, schema, plan, by or [], as_of, lookback, draws, seed, progress)
+
+
+def pacing_payload(ws: Workspace, **options: Any) -> dict[str, Any]:
+    """What ``pacing --format json`` prints (options as :func:`pacing_result`'s)."""
+    return _pacing_json(pacing_result(ws, **options))
+
+
+def scenario_frame(
+    ws: Workspace,
+    extra: list[tuple[str, list[str]]],
+    as_of: str | None = None,
+    lookback: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The plan's scenarios and ``extra`` side by side, and each scenario's changes."""
+    frame = compare(ws.tables(), ws.schema, ws.plan, extra, as_of, lookback, progress)
+    sets = {s.id: list(s.set) for s in ws.plan.scenarios} | dict(extra)
+    return frame, sets
+
+
+def _scenario_json(frame: pd.DataFrame, sets: dict[str, list[str]]) -> dict[str, Any]:
+    """The scenario JSON object: the scenarios with their changes, and the rows."""
+    listed = [{"id": k, "set": list(v)} for k, v in sets.items()]
+    return {"scenarios": listed, "rows": records(frame)}
+
+
+def scenario_payload(
+    ws: Workspace,
+    changes: list[str] | None = None,
+    name: str | None = None,
+    as_of: str | None = None,
+    lookback: str | None = None,
+) -> dict[str, Any]:
+    """What ``scenario --format json`` prints without ``--save`` (saving is the CLI's)."""
+    parse_changes(ws.plan, changes or [])
+    extra = [(slug(name) if name else "adhoc", changes)] if changes else []
+    return _scenario_json(*scenario_frame(ws, extra, as_of, lookback))
+
+
+def capacity_frame(
+    ws: Workspace,
+    as_of: str | None = None,
+    lookback: str | None = None,
+    idle_below: float = IDLE_BELOW,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Demand against capacity and budget per month."""
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    return capacity_check(tables, schema, plan, as_of, lookback, idle_below, None, progress)
+
+
+def capacity_payload(ws: Workspace, **options: Any) -> list[dict[str, Any]]:
+    """What ``capacity --format json`` prints (options as :func:`capacity_frame`'s)."""
+    return records(capacity_frame(ws, **options))
 
 
 def _whole(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -128,10 +235,8 @@ def cascade_command(
         ctx.obj = {"workspace": workspace, "db": db}
         return
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        result = cascade(
-            tables, schema, plan, by or [], period or "month", lookback, as_of, progress
-        )
+        plan = ws.plan
+        result = cascade_result(ws, by, period, lookback, as_of, progress)
     if fmt == Format.json:
         _write(_cascade_json(result))
     elif fmt == Format.csv:
@@ -160,7 +265,7 @@ def check_command(
         found = target_coherence(ws.tables(), ws.schema, ws.plan, as_of, lookback, None, progress)
     frame = pd.DataFrame([asdict(f) for f in found])
     if fmt == Format.json:
-        _write(records(frame) if len(frame) else [])
+        _write(_findings_json(frame))
     elif fmt == Format.csv:
         emit(frame, fmt)
     else:
@@ -198,9 +303,7 @@ def pacing_command(
 ) -> None:
     """Actual against required to date per stage and month; each factor's projection."""
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
-        result = pacing(
-            ws.tables(), ws.schema, ws.plan, by or [], as_of, lookback, draws, seed, progress
-        )
+        result = pacing_result(ws, by, as_of, lookback, draws, seed, progress)
     if fmt == Format.json:
         _write(_pacing_json(result))
         return
@@ -251,11 +354,9 @@ def scenario_command(
         err_console.print(f"saved scenario {saved} in {workspace / PLAN_FILE}", highlight=False)
     extra = [] if save or not changes else [(slug(name) if name else "adhoc", changes)]
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
-        frame = compare(ws.tables(), ws.schema, ws.plan, extra, as_of, lookback, progress)
-        sets = {s.id: s.set for s in ws.plan.scenarios} | dict(extra)
+        frame, sets = scenario_frame(ws, extra, as_of, lookback, progress)
     if fmt == Format.json:
-        listed = [{"id": k, "set": list(v)} for k, v in sets.items()]
-        _write({"scenarios": listed, "rows": records(frame)})
+        _write(_scenario_json(frame, sets))
         return
     if fmt == Format.csv:
         emit(frame, fmt)
@@ -286,9 +387,7 @@ def capacity_command(
 ) -> None:
     """Demand against sales capacity and the marketing budget per month; scarcity flags."""
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
-        frame = capacity_check(
-            ws.tables(), ws.schema, ws.plan, as_of, lookback, idle_below, None, progress
-        )
+        frame = capacity_frame(ws, as_of, lookback, idle_below, progress)
     if fmt != Format.table or frame.empty:
         emit(frame, fmt)
         return

@@ -204,12 +204,17 @@ def _phase(progress: Progress, label: str, work: Callable[[], T]) -> T:
     return result
 
 
-def _fit_sbg(source: Source, survival: Path | None) -> FitResult:
-    """Fit the sBG model on a survival file or on the workspace's contracts."""
+def _check_sbg(source: Source) -> None:
+    """Refuse inputs and options the sBG model does not take."""
     if source.summary is not None or source.transactions is not None:
         raise MissionlineError("the sbg model reads --survival FILE or the workspace's contracts")
     if source.holdout_end is not None or source.calibration_end is not None:
         raise MissionlineError("--calibration-end and --holdout-end do not apply to sbg")
+
+
+def _fit_sbg(source: Source, survival: Path | None) -> FitResult:
+    """Fit the sBG model on a survival file or on the workspace's contracts."""
+    _check_sbg(source)
     if survival is not None:
         return fit_sbg(read_survival(survival))
     with Workspace.open(source.workspace, source.db) as ws:
@@ -238,6 +243,45 @@ def _holdout_payload(
         "predicted_total": float(comparison["predicted_total"].sum()),
         "by_frequency": records(comparison),
     }
+
+
+def _check_fit(model: Model, survival: Path | None, holdout_end: str | None) -> None:
+    """Refuse a survival file or a holdout the model does not take."""
+    if survival is not None and model != Model.sbg:
+        raise MissionlineError("--survival is the input of the sbg model: add --model sbg")
+    if holdout_end is not None and model not in (Model.bgnbd, Model.pareto_nbd):
+        raise MissionlineError("--holdout-end applies to the purchase models bgnbd and pareto_nbd")
+
+
+def _fit_json(
+    source: Source, fit: FitResult, frame: pd.DataFrame | None, comparison: pd.DataFrame | None
+) -> dict[str, Any]:
+    """What ``clv fit --format json`` prints: the fit, with the holdout when compared."""
+    payload = fit.to_dict()
+    if comparison is not None and frame is not None:
+        payload["holdout"] = _holdout_payload(source, comparison, frame)
+    return payload
+
+
+def fit_payload(
+    ws: Workspace,
+    model: Model = Model.bgnbd,
+    calibration_end: str | None = None,
+    holdout_end: str | None = None,
+    time_unit: TimeUnit = TimeUnit.W,
+) -> dict[str, Any]:
+    """What ``clv fit --format json`` prints for the workspace's customers (no input files)."""
+    source = Source(
+        ws.folder, None, None, None, None, None, None, calibration_end, time_unit.value, holdout_end
+    )
+    _check_fit(model, None, holdout_end)
+    if model == Model.sbg:
+        _check_sbg(source)
+        return fit_sbg_contracts(workspace_contracts(ws.tables())).to_dict()
+    frame = workspace_summary(ws.tables(), calibration_end, time_unit.value, holdout_end)
+    fit = FITS[model.value](frame)
+    comparison = holdout_comparison(fit, frame) if holdout_end else None
+    return _fit_json(source, fit, frame, comparison)
 
 
 def fit_command(
@@ -289,10 +333,7 @@ def fit_command(
         holdout_end=holdout_end,
     )
     source.check()
-    if survival is not None and model != Model.sbg:
-        raise MissionlineError("--survival is the input of the sbg model: add --model sbg")
-    if holdout_end is not None and model not in (Model.bgnbd, Model.pareto_nbd):
-        raise MissionlineError("--holdout-end applies to the purchase models bgnbd and pareto_nbd")
+    _check_fit(model, survival, holdout_end)
     if plot is not None and holdout_end is None:
         raise MissionlineError("--plot draws the holdout comparison: add --holdout-end")
     with progress_bar() as progress:
@@ -309,10 +350,7 @@ def fit_command(
     if plot is not None and comparison is not None:
         holdout_chart(comparison).write_html(plot, include_plotlyjs=True)
     if fmt == Format.json:
-        payload = fit.to_dict()
-        if comparison is not None and frame is not None:
-            payload["holdout"] = _holdout_payload(source, comparison, frame)
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(_fit_json(source, fit, frame, comparison), indent=2) + "\n")
         return
     if fmt == Format.csv and comparison is not None:
         emit(comparison, fmt)

@@ -185,6 +185,52 @@ def summary_text(result: ExperimentResult) -> str:
     return "\n".join(lines)
 
 
+def plan_payload(
+    ws: Workspace | None,
+    baseline: float,
+    mde: float,
+    relative: bool = False,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    variants: int = 2,
+    stage: str | None = None,
+    days: int | None = None,
+) -> dict[str, Any]:
+    """What ``experiment plan --format json`` prints; the duration needs a workspace."""
+    n = sample_size(baseline, mde, relative, power, alpha, variants)
+    payload: dict[str, Any] = {
+        "baseline": baseline,
+        "mde": mde,
+        "relative": relative,
+        "target_rate": baseline * (1 + mde) if relative else baseline + mde,
+        "power": power,
+        "alpha": alpha,
+        "variants": variants,
+        "units_per_variant": n,
+        "total_units": n * variants,
+        "stage": None,
+        "units_per_day": None,
+        "duration_days": None,
+    }
+    if ws is not None:
+        stage_id = stage or ws.plan.lifecycle.path()[0].id
+        per_day = traffic_per_day(ws.tables(), ws.schema, ws.plan, stage=stage_id, days=days or 28)
+        payload |= {
+            "stage": stage_id,
+            "units_per_day": per_day,
+            "duration_days": duration_days(n, variants, per_day),
+        }
+    return payload
+
+
+def analyze_payload(
+    ws: Workspace, experiment_id: str, as_of: str | None = None, alpha: float | None = None
+) -> dict[str, Any]:
+    """What ``experiment analyze EXPERIMENT_ID --format json`` prints for a plan experiment."""
+    result = analyze_experiment(ws.tables(), ws.schema, ws.plan, experiment_id, as_of, alpha)
+    return result.to_json()
+
+
 @experiment_app.command("plan")
 def plan_command(
     baseline: Annotated[
@@ -226,34 +272,15 @@ def plan_command(
     db: DbOption = None,
 ) -> None:
     """Sample size per variant for a conversion test, and its duration at the traffic."""
-    n = sample_size(baseline, mde, relative, power, alpha, variants)
-    payload: dict[str, Any] = {
-        "baseline": baseline,
-        "mde": mde,
-        "relative": relative,
-        "target_rate": baseline * (1 + mde) if relative else baseline + mde,
-        "power": power,
-        "alpha": alpha,
-        "variants": variants,
-        "units_per_variant": n,
-        "total_units": n * variants,
-        "stage": None,
-        "units_per_day": None,
-        "duration_days": None,
-    }
-    if workspace is not None:
-        with Workspace.open(workspace, db) as ws:
-            stage_id = stage or ws.plan.lifecycle.path()[0].id
-            per_day = traffic_per_day(
-                ws.tables(), ws.schema, ws.plan, stage=stage_id, days=days or 28
+    if workspace is None:
+        if stage is not None or days is not None:
+            raise MissionlineError(
+                "--stage and --days need -w: the traffic is read from a workspace"
             )
-        payload |= {
-            "stage": stage_id,
-            "units_per_day": per_day,
-            "duration_days": duration_days(n, variants, per_day),
-        }
-    elif stage is not None or days is not None:
-        raise MissionlineError("--stage and --days need -w: the traffic is read from a workspace")
+        payload = plan_payload(None, baseline, mde, relative, power, alpha, variants)
+    else:
+        with Workspace.open(workspace, db) as ws:
+            payload = plan_payload(ws, baseline, mde, relative, power, alpha, variants, stage, days)
     if fmt == Format.json:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return

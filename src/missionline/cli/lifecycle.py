@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption, parse_as_of
@@ -45,6 +47,34 @@ TITLES = {
     View.nrr: "Net and gross revenue retention, trailing twelve months at each period end",
     View.expansion: "Expansion and advocacy by acquisition cohort",
 }
+
+
+def lifecycle_frames(
+    ws: Workspace,
+    by: list[str] | None = None,
+    period: str = "quarter",
+    as_of: str | None = None,
+    view: View | None = None,
+    progress: Callable[[str, float | None], None] | None = None,
+) -> dict[View, pd.DataFrame]:
+    """The frame of each view asked for (every view when ``view`` is None)."""
+    moment = parse_as_of(as_of)
+    views = [view] if view is not None else list(View)
+    tables, schema, plan = ws.tables(), ws.schema, ws.plan
+    frames = {}
+    for done, v in enumerate(views):
+        if progress is not None:
+            progress("lifecycle metrics", done / len(views))
+        frames[v] = METRICS[v](tables, schema, plan, by or [], period, moment)
+    if progress is not None:
+        progress("lifecycle metrics", 1.0)
+    return frames
+
+
+def lifecycle_payload(frames: dict[View, pd.DataFrame], view: View | None = None) -> Any:
+    """What ``--format json`` prints: one object with every view, or the one view's rows."""
+    payload = {v.value: records(frame) for v, frame in frames.items()}
+    return payload[view.value] if view is not None else payload
 
 
 def lifecycle_command(
@@ -81,19 +111,11 @@ def lifecycle_command(
         raise MissionlineError(
             "--format csv prints one table: add --view retention, nrr or expansion"
         )
-    moment = parse_as_of(as_of)
-    views = [view] if view is not None else list(View)
-    frames = {}
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
-        tables, schema, plan = ws.tables(), ws.schema, ws.plan
-        for done, v in enumerate(views):
-            progress("lifecycle metrics", done / len(views))
-            frames[v] = METRICS[v](tables, schema, plan, by or [], period, moment)
-        progress("lifecycle metrics", 1.0)
+        plan = ws.plan
+        frames = lifecycle_frames(ws, by, period, as_of, view, progress)
     if fmt == Format.json:
-        payload = {v.value: records(frame) for v, frame in frames.items()}
-        text = json.dumps(payload[views[0].value] if view is not None else payload, indent=2)
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(json.dumps(lifecycle_payload(frames, view), indent=2) + "\n")
         return
     for v, frame in frames.items():
         if fmt == Format.table and v == View.nrr:  # terminal-wide; json and csv carry every column

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import ibis
 import ibis.expr.types as ir
@@ -15,6 +16,14 @@ from missionline.data.schema import SCHEMA_VERSION, Table
 from missionline.data.sql import ident, lit
 from missionline.errors import WorkspaceError
 
+if TYPE_CHECKING:  # pyspark is an optional extra
+    from missionline.data.write_spark import SparkStore
+
+Percentiles = Literal["exact", "approximate"]
+PERCENTILES: tuple[str, ...] = ("exact", "approximate")
+# Engines with an approximate percentile; elsewhere the exact one is used whatever the setting.
+APPROXIMATE_ENGINES = ("duckdb", "pyspark")
+SQL_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "pyspark": "spark"}
 META_TABLE = "missionline_meta"
 LOADS_TABLE = "missionline_loads"
 MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
@@ -25,19 +34,85 @@ def default_url(folder: Path) -> str:
     return f"duckdb://{(folder / 'missionline.duckdb').resolve()}"
 
 
-class Database:
-    """A connection to the workspace's database through Ibis."""
+def is_spark_url(url: str) -> bool:
+    """Whether ``url`` names Spark: ``pyspark`` (a local session) or ``sc://host:port``."""
+    return url == "pyspark" or url.startswith(("pyspark://", "sc://"))
 
-    def __init__(self, url: str, read_only: bool = False, memory_limit: str | None = None) -> None:
+
+def resolve_percentiles(engine: str, requested: str | None) -> Percentiles:
+    """The kind of percentile ``engine`` computes when the workspace asks for ``requested``.
+
+    Exact by default, but on Spark, where exact percentiles over large tables cost several
+    times the time and memory of approximate ones. PostgreSQL has no approximate percentile.
+    """
+    if requested is None:
+        return "approximate" if engine == "pyspark" else "exact"
+    if requested not in PERCENTILES:
+        raise WorkspaceError(
+            f'invalid percentiles setting {requested!r}; use "exact" or "approximate"'
+        )
+    if engine not in APPROXIMATE_ENGINES:
+        return "exact"
+    return cast(Percentiles, requested)
+
+
+# id(backend) -> its setting, kept while the backend lives. Not keyed by the backend itself:
+# Ibis backends compare equal when they reach the same database, and two connections to one
+# database may be set up differently.
+_PERCENTILES: dict[int, Percentiles] = {}
+
+
+def set_percentiles(backend: BaseBackend, mode: Percentiles) -> None:
+    """Record the kind of percentile the metrics compute over ``backend``'s tables."""
+    if id(backend) not in _PERCENTILES:
+        weakref.finalize(backend, _PERCENTILES.pop, id(backend), None)
+    _PERCENTILES[id(backend)] = mode
+
+
+def percentiles_for(backend: BaseBackend) -> Percentiles:
+    """The kind of percentile the metrics compute over ``backend``'s tables."""
+    return _PERCENTILES.get(id(backend)) or resolve_percentiles(str(backend.name), None)
+
+
+class Database:
+    """A connection to the workspace's database through Ibis.
+
+    ``folder`` is the workspace folder (a local Spark session keeps its tables under it);
+    ``percentiles`` the workspace's choice of exact or approximate percentiles (see
+    :mod:`missionline.metrics.portable`), recorded for the metrics run over this connection.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        folder: Path | None = None,
+        percentiles: str | None = None,
+    ) -> None:
         self.url = url
-        try:
-            kwargs = {"read_only": True} if read_only else {}
-            self.backend: BaseBackend = ibis.connect(url, **kwargs)
-        except Exception as exc:  # the driver's own message says what is wrong with the URL
-            raise WorkspaceError(f"cannot open the database {url!r}: {exc}") from None
+        self.store: SparkStore | None = None
+        if is_spark_url(url):
+            try:
+                from missionline.data.write_spark import connect_spark  # an optional extra
+            except ImportError as exc:
+                raise WorkspaceError(
+                    f"{url!r} needs Spark support: pip install 'missionline[spark]' ({exc})"
+                ) from None
+            self.backend, self.store = connect_spark(url, folder, memory_limit)
+        else:
+            try:
+                kwargs = {"read_only": True} if read_only else {}
+                self.backend = ibis.connect(url, **kwargs)
+            except Exception as exc:  # the driver's own message says what is wrong with the URL
+                raise WorkspaceError(f"cannot open the database {url!r}: {exc}") from None
+        self.percentiles = resolve_percentiles(self.name, percentiles)
+        set_percentiles(self.backend, self.percentiles)
         if self.is_duckdb:
             # All timestamps are UTC; DuckDB would otherwise use the machine's zone for TIMESTAMPTZ.
             self.raw_sql("SET TimeZone = 'UTC'")
+            # DuckDB would print its own progress bar into standard output (JSON results).
+            self.raw_sql("SET enable_progress_bar_print = false")
             if memory_limit:
                 self.limit_memory(memory_limit)
 
@@ -55,6 +130,11 @@ class Database:
         return str(self.backend.name)
 
     @property
+    def dialect(self) -> str:
+        """The sqlglot dialect of the engine's SQL."""
+        return SQL_DIALECTS.get(self.name, self.name)
+
+    @property
     def is_duckdb(self) -> bool:
         """Whether this is the embedded DuckDB engine."""
         return self.name == "duckdb"
@@ -67,6 +147,8 @@ class Database:
 
     def tables(self) -> list[str]:
         """Return the names of the tables in the database."""
+        if self.store is not None:
+            return self.store.names()
         return list(self.backend.list_tables())
 
     def table(self, name: str) -> ir.Table:
@@ -74,8 +156,29 @@ class Database:
         return self.backend.table(name)
 
     def close(self) -> None:
-        """Close the connection."""
-        self.backend.disconnect()
+        """Close the connection (a Spark session is left running for the rest of the process:
+        starting one takes most of a minute, and other workspaces may share it)."""
+        if self.store is None:
+            self.backend.disconnect()
+
+    def create_table(
+        self, name: str, schema: ibis.Schema, rows: Mapping[str, list[Any]] | None = None
+    ) -> None:
+        """Create a table with ``schema`` (and ``rows``, column by column)."""
+        if self.store is not None:
+            self.store.create(name, schema, rows)
+        elif rows is not None:
+            self.backend.create_table(name, ibis.memtable(dict(rows), schema=schema))
+        else:
+            self.backend.create_table(name, schema=schema)
+
+    def add_column(self, table: str, name: str, schema: ibis.Schema) -> None:
+        """Add column ``name`` (its type in ``schema``) to ``table``; stored rows get nulls."""
+        if self.store is not None:
+            self.store.add_column(table, name, schema)
+            return
+        definition = schema.to_sqlglot_column_defs(self.dialect)[0].sql(self.dialect)
+        self.raw_sql(f"ALTER TABLE {ident(table, self.dialect)} ADD COLUMN {definition}")
 
     def ensure_schema(self, tables: Mapping[str, Table]) -> None:
         """Create missing canonical tables and declared columns; check the schema version."""
@@ -83,12 +186,12 @@ class Database:
         if META_TABLE in existing:
             self.check_version()
         else:
-            meta = ibis.memtable({"key": ["schema_version"], "value": [str(SCHEMA_VERSION)]})
-            self.backend.create_table(META_TABLE, meta)
+            rows = {"key": ["schema_version"], "value": [str(SCHEMA_VERSION)]}
+            self.create_table(META_TABLE, ibis.schema({"key": "string", "value": "string"}), rows)
         if LOADS_TABLE not in existing:
-            self.backend.create_table(
+            self.create_table(
                 LOADS_TABLE,
-                schema=ibis.schema(
+                ibis.schema(
                     {
                         "table_name": "string",
                         "source": "string",
@@ -101,14 +204,13 @@ class Database:
             )
         for table in tables.values():
             if table.name not in existing:
-                self.backend.create_table(table.name, schema=ibis.schema(table.ibis_schema()))
+                self.create_table(table.name, ibis.schema(table.ibis_schema()))
                 continue
             present = set(self.table(table.name).columns)
             for column in table.all_columns:
                 if column.name not in present:
                     schema = ibis.schema({column.name: table.ibis_schema()[column.name]})
-                    definition = schema.to_sqlglot_column_defs(self.name)[0].sql(self.name)
-                    self.raw_sql(f"ALTER TABLE {ident(table.name)} ADD COLUMN {definition}")
+                    self.add_column(table.name, column.name, schema)
 
     def check_version(self) -> None:
         """Fail clearly when the database was written by a newer missionline."""

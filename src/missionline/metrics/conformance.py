@@ -15,6 +15,7 @@ import pandas as pd
 
 from missionline.data.schema import ENTITIES, Table
 from missionline.metrics.periods import period_start
+from missionline.metrics.portable import count_true
 from missionline.metrics.records import Records, resolve_dimension
 from missionline.plan.entry_columns import rule_tables
 from missionline.plan.expressions import compile_rule, parse_rule, referenced_columns
@@ -90,7 +91,7 @@ def conformance(
         metrics = {
             "stage": ibis.literal(stage.id),
             "entries": checked.count(),
-            "conforming": checked.meets.cast("int64").sum(),
+            "conforming": count_true(checked.meets),
         }
         parts.append(
             checked.group_by(group).agg(**metrics) if group else checked.aggregate(**metrics)

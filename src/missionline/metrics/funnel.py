@@ -28,6 +28,7 @@ import pandas as pd
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
 from missionline.metrics.periods import period_start
+from missionline.metrics.portable import count_true, labelled, quantile, seconds_between
 from missionline.metrics.records import Records, resolve_dimension
 from missionline.plan.models import Plan
 
@@ -130,15 +131,13 @@ def funnel_expr(
         else:
             reached = stage_entries.mutate(reached_at=ibis.null("timestamp"))
         reached = records.attach(reached, stage.record_type, dims)
-        days = (
-            reached.reached_at.epoch_seconds() - reached.entered_at.epoch_seconds()
-        ) / SECONDS_PER_DAY
+        days = seconds_between(reached.entered_at, reached.reached_at) / SECONDS_PER_DAY
         metrics = {
             "stage": ibis.literal(stage.id),
             "entries": reached.count(),
-            "converted": reached.reached_at.notnull().sum(),
-            "median_days_to_next": days.quantile(0.5),
-            "p90_days_to_next": days.quantile(0.9),
+            "converted": count_true(reached.reached_at.notnull()),
+            "median_days_to_next": quantile(days, 0.5),
+            "p90_days_to_next": quantile(days, 0.9),
         }
         parts.append(
             reached.group_by(group).agg(**metrics) if group else reached.aggregate(**metrics)
@@ -159,7 +158,8 @@ def funnel(
     expr = funnel_expr(tables, schema, plan, by, period, basis, within_days)
     raw = expr.to_pandas()
     group = [resolve_dimension(b, schema, plan).name for b in by] + (["period"] if period else [])
-    return shape_funnel(raw, [s.id for s in plan.lifecycle.path()], group, basis)
+    stages = [s.id for s in plan.lifecycle.path()]
+    return labelled(shape_funnel(raw, stages, group, basis), tables)
 
 
 def shape_funnel(

@@ -55,6 +55,7 @@ from missionline.metrics.pipeline import (
     resolve_as_of,
     timestamp,
 )
+from missionline.metrics.portable import count_true
 from missionline.metrics.records import Records, resolve_dimension
 from missionline.plan.models import Plan
 
@@ -183,8 +184,8 @@ def _touch_aggregate(
     rows = joined.select(_function=joined.function, **values)
     keys = list(values)
     metrics = {
-        "touches": (rows._function == "marketing").cast("int64").sum(),
-        "sales_activities": (rows._function == "sales").cast("int64").sum(),
+        "touches": count_true(rows._function == "marketing"),
+        "sales_activities": count_true(rows._function == "sales"),
     }
     return (rows.group_by(keys).agg(**metrics) if keys else rows.aggregate(**metrics)).to_pandas()
 

@@ -39,6 +39,7 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.metrics.periods import period_start
+from missionline.metrics.portable import count_true, labelled, quantile
 from missionline.metrics.records import Dimension, Records
 from missionline.metrics.stays import (
     AsOf,
@@ -169,13 +170,13 @@ def leakage(
         metrics = {
             "stage": ibis.literal(stage.id),
             "records": rows.count(),
-            "advanced": (rows.next_prio == 0).sum(),
-            **{k: (rows._kind == k).sum() for k in EXIT_KINDS},
-            "reentered": rows.back_at.notnull().sum(),
-            "reentry_median_days": back.quantile(0.5),
-            "reentry_p90_days": back.quantile(0.9),
+            "advanced": count_true(rows.next_prio == 0),
+            **{k: count_true(rows._kind == k) for k in EXIT_KINDS},
+            "reentered": count_true(rows.back_at.notnull()),
+            "reentry_median_days": quantile(back, 0.5),
+            "reentry_p90_days": quantile(back, 0.9),
             # the stage's p90 time in stage: the default stall threshold, when ungrouped
-            "_p90": days_between(rows.entered_at, rows.next_at).quantile(0.9),
+            "_p90": quantile(days_between(rows.entered_at, rows.next_at), 0.9),
         }
         parts.append(aggregate(rows, group, **metrics))
     raw = ibis.union(*parts).to_pandas() if parts else pd.DataFrame(columns=["stage", *group])
@@ -186,7 +187,7 @@ def leakage(
     )
     limits = thresholds_for(tables, plan, thresholds, measured)
     counts = stalled_counts(tables, plan, dims, period, limits, moment)
-    return _shape(raw, counts, [s.id for s in pipeline(plan)], group)
+    return labelled(_shape(raw, counts, [s.id for s in pipeline(plan)], group), tables)
 
 
 def _shape(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import ibis
 import ibis.expr.types as ir
 
+from missionline.metrics.portable import count_true
 from missionline.metrics.records import Records
 from missionline.plan.models import MetricDefinition, Plan
 
@@ -87,7 +88,7 @@ def _win_rate(
     if metric.kind is not None:
         closed = closed.filter(closed.kind == metric.kind)
     closed = _account_filter(tables, closed, closed.account_id, metric)
-    won = (closed.status == "won").cast("float64").sum()
+    won = count_true(closed.status == "won").cast("float64")
     return won / closed.count().nullif(0).cast("float64")
 
 

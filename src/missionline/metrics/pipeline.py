@@ -55,6 +55,7 @@ from missionline.data.schema import Table
 from missionline.errors import MissionlineError
 from missionline.metrics.library import metric_value
 from missionline.metrics.periods import PERIODS, period_start
+from missionline.metrics.portable import count_true, labelled, quantile, seconds_between
 from missionline.metrics.records import Records, resolve_dimension
 from missionline.plan.models import Objective, Plan, SuccessFactor
 
@@ -211,10 +212,10 @@ def stage_probabilities(
     opps = tables["opportunities"]
     closed = opps.filter(
         opps.status.isin(["won", "lost"]) & opps.closed_at.notnull() & (opps.closed_at < at)
-    ).select(_oid=opps.opportunity_id, _won=(opps.status == "won").cast("int64"))
+    ).select(_oid=opps.opportunity_id, _won=opps.status == "won")
     joined = entered.join(closed, entered._rid == closed._oid)
-    counts = joined.group_by("stage").agg(closed=joined.count(), won=joined._won.sum()).to_pandas()
-    frame = frame.merge(counts, on="stage", how="left")
+    counts = joined.group_by("stage").agg(closed=joined.count(), won=count_true(joined._won))
+    frame = frame.merge(counts.to_pandas(), on="stage", how="left")
     frame["closed"] = frame["closed"].fillna(0).astype("int64")
     frame["won"] = frame["won"].fillna(0).astype("int64")
     frame["probability"] = (frame["won"] / frame["closed"].where(frame["closed"] > 0)).astype(
@@ -304,13 +305,13 @@ def _closed_aggregate(
     if period:
         closed = closed.mutate(period=period_start(closed._closed, period))
     won = closed._status == "won"
-    days = (closed._closed.epoch_seconds() - closed._created.epoch_seconds()) / SECONDS_PER_DAY
+    days = seconds_between(closed._created, closed._closed) / SECONDS_PER_DAY
     metrics = {
-        "won": won.cast("int64").sum(),
-        "lost": (~won).cast("int64").sum(),
+        "won": count_true(won),
+        "lost": count_true(~won),
         "average_deal_size": closed._amount.mean(where=won),
-        "median_deal_size": closed._amount.quantile(0.5, where=won),
-        "median_cycle_days": days.quantile(0.5, where=won),
+        "median_deal_size": quantile(closed._amount, 0.5, where=won),
+        "median_cycle_days": quantile(days, 0.5, where=won),
         "average_cycle_days": days.mean(where=won),
     }
     expr = closed.group_by(keys).agg(**metrics) if keys else closed.aggregate(**metrics)
@@ -361,7 +362,7 @@ def pipeline(
         at,
         dict(zip(probabilities["stage"], probabilities["probability"], strict=True)),
     )
-    return _shape(closed, opened, group, snaps, target)
+    return labelled(_shape(closed, opened, group, snaps, target), tables)
 
 
 def _shape(

@@ -119,11 +119,9 @@ class Records:
                     entries = entries.mutate(**{dim.name: ibis.null(values._v.type())})
                     continue
                 pairs = link.select(_from=link.from_id, _to=link.to_id)
-            mapped = (
-                pairs.join(values, pairs._to == values._k)
-                .select("_from", "_v")
-                .distinct(on="_from", keep="first")
-            )
+            joined = pairs.join(values, pairs._to == values._k)
+            # one value per record (min, not first: PostgreSQL has no first() aggregate)
+            mapped = joined.group_by("_from").agg(_v=joined._v.min())
             entries = entries.left_join(mapped, entries.record_id == mapped._from).drop("_from")
             if dim.values is not None:
                 entries = entries.mutate(

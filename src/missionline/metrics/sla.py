@@ -58,6 +58,7 @@ import pandas as pd
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
 from missionline.metrics.periods import period_start
+from missionline.metrics.portable import count_true, labelled, quantile, seconds_between
 from missionline.metrics.records import Records, resolve_dimension
 from missionline.plan.models import Plan, Stage
 
@@ -224,7 +225,7 @@ def handoffs_expr(tables: dict[str, ir.Table], plan: Plan, spec: SlaSpec) -> ir.
         accepts = _linked_entries(tables, rtype, spec.accept, spec.accept_type)
     handoffs = _first_after(handoffs, accepts, "accepted_at")
     handoffs = _first_exit(handoffs, events, plan, rtype)
-    seconds = handoffs.responded_at.epoch_seconds() - handoffs.entered_at.epoch_seconds()
+    seconds = seconds_between(handoffs.entered_at, handoffs.responded_at)
     rejection_exits = [
         s.id for s in plan.lifecycle.stages if s.exit in REJECTION_EXITS and s.record_type == rtype
     ]
@@ -286,12 +287,12 @@ def sla(
         metrics = {
             "stage": ibis.literal(spec.stage),
             "handed_over": h.count(),
-            "answered": h.responded_at.notnull().sum(),
-            "within_sla": h.within.sum(),
-            "median_hours": h.hours.quantile(0.5),
-            "p90_hours": h.hours.quantile(0.9),
-            "accepted": h.accepted_at.notnull().sum(),
-            "rejected": h.rejected.sum(),
+            "answered": count_true(h.responded_at.notnull()),
+            "within_sla": count_true(h.within),
+            "median_hours": quantile(h.hours, 0.5),
+            "p90_hours": quantile(h.hours, 0.9),
+            "accepted": count_true(h.accepted_at.notnull()),
+            "rejected": count_true(h.rejected),
         }
         parts.append(_aggregate(h, group, **metrics))
     if not parts:
@@ -310,7 +311,7 @@ def sla(
     out["acceptance_rate"] = (out["accepted"] / handed).where(has_next).astype("float64")
     for column in ("median_hours", "p90_hours"):
         out[column] = out[column].astype("float64")
-    return _ordered(out, list(by_stage), group)[[*SLA_COLUMNS, *group]]
+    return labelled(_ordered(out, list(by_stage), group)[[*SLA_COLUMNS, *group]], tables)
 
 
 def _ordered(frame: pd.DataFrame, stages: list[str], group: list[str]) -> pd.DataFrame:
@@ -400,7 +401,7 @@ def open_breaches(
             & ~done(h.exit_at)
             & ~done(h.next_at)
         )
-        seconds = at.epoch_seconds() - waiting.entered_at.epoch_seconds()
+        seconds = seconds_between(waiting.entered_at, at)
         waiting = waiting.mutate(_seconds=seconds)
         late = waiting.filter(waiting._seconds > round(spec.hours * 3600))
         late = late.left_join(owners, late.owner_id == owners._oid)

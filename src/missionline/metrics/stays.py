@@ -16,6 +16,7 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
+from missionline.metrics.portable import seconds_between
 from missionline.metrics.records import Dimension, Records, resolve_dimension
 from missionline.plan.models import Plan, Stage
 
@@ -67,7 +68,7 @@ def as_of_scope(
 
 def days_between(start: ir.TimestampValue, end: ir.TimestampValue) -> ir.FloatingValue:
     """Days from ``start`` to ``end`` (whole seconds, as in the funnel)."""
-    return (end.epoch_seconds() - start.epoch_seconds()) / SECONDS_PER_DAY
+    return seconds_between(start, end) / SECONDS_PER_DAY
 
 
 def first_entries(events: ir.Table, stage: Stage, owner: bool, latest: bool = False) -> ir.Table:

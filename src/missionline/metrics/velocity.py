@@ -48,6 +48,7 @@ import pandas as pd
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
 from missionline.metrics.periods import period_start
+from missionline.metrics.portable import count_true, labelled, quantile
 from missionline.metrics.records import Dimension, Records
 from missionline.metrics.stays import (
     AsOf,
@@ -115,7 +116,7 @@ def thresholds_for(
         return {s.id: out[s.id] if s.id in out else measured.get(s.id) for s in stages}
     parts = [
         _stays(tables, plan, s, False).aggregate(
-            stage=ibis.literal(s.id), p90=lambda t: t.days.quantile(0.9)
+            stage=ibis.literal(s.id), p90=lambda t: quantile(t.days, 0.9)
         )
         for s in stages
         if s.id not in given
@@ -219,9 +220,9 @@ def velocity(
         metrics = {
             "stage": ibis.literal(stage.id),
             "records": stays.count(),
-            "exited": stays.next_at.notnull().sum(),
-            "median_days": stays.days.quantile(0.5),
-            "p90_days": stays.days.quantile(0.9),
+            "exited": count_true(stays.next_at.notnull()),
+            "median_days": quantile(stays.days, 0.5),
+            "p90_days": quantile(stays.days, 0.9),
             "mean_days": stays.days.mean(),
         }
         parts.append(aggregate(stays, group, **metrics))
@@ -232,7 +233,7 @@ def velocity(
     stages = [s.id for s in pipeline(plan)]
     out = fill(raw, counts, stages, group, [*COLUMNS[1:3], "stalled"], COLUMNS[3:6])
     out["threshold_days"] = out["stage"].map(limits).astype("float64")
-    return out[[*COLUMNS, *group]]
+    return labelled(out[[*COLUMNS, *group]], tables)
 
 
 def time_to_won(
@@ -279,8 +280,8 @@ def time_to_won(
     days = days_between(journeys.started_at, journeys.entered_at)
     metrics = {
         "records": journeys.count(),
-        "median_days": days.quantile(0.5),
-        "p90_days": days.quantile(0.9),
+        "median_days": quantile(days, 0.5),
+        "p90_days": quantile(days, 0.9),
         "mean_days": days.mean(),
     }
     raw = aggregate(journeys, group, **metrics).to_pandas()
@@ -295,4 +296,4 @@ def time_to_won(
     raw["from_stage"] = from_stage or JOURNEY_START
     raw["stage"] = won.id
     raw = raw.sort_values(group, key=sort_key) if group else raw
-    return raw[[*TO_WON_COLUMNS, *group]].reset_index(drop=True)
+    return labelled(raw[[*TO_WON_COLUMNS, *group]].reset_index(drop=True), tables)

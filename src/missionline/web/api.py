@@ -20,7 +20,15 @@ import pandas as pd
 import typer
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
-from missionline.cli import alignment, attribution, cascade, customers, experiments, lifecycle
+from missionline.cli import (
+    alignment,
+    attribution,
+    cascade,
+    clv,
+    customers,
+    experiments,
+    lifecycle,
+)
 from missionline.cli.flow import leakage_command, leakage_frame, velocity_command, velocity_frame
 from missionline.cli.metrics import funnel, funnel_frame, verify, verify_frames, verify_payload
 from missionline.cli.options import parse_as_of
@@ -30,6 +38,7 @@ from missionline.cli.revenue import inputs_command, inputs_frame, pipeline_comma
 from missionline.cli.sla import sla_command, sla_frame
 from missionline.cli.wave import wave_command, wave_frames, wave_payload
 from missionline.customers import segment_priorities, top_customers
+from missionline.errors import MissionlineError
 from missionline.web import csrf
 from missionline.web.auth import Principal
 from missionline.web.state import api_role, app_state
@@ -110,6 +119,20 @@ COMMANDS = (
         lifecycle.lifecycle_command,
         lambda ws, view, **o: lifecycle.lifecycle_payload(
             lifecycle.lifecycle_frames(ws, view=view, **o), view
+        ),
+    ),
+    ApiCommand(
+        "clv fit",
+        clv.fit_command,
+        clv.fit_payload,
+        view_only=("plot",),
+        local_only=(
+            "summary",
+            "transactions",
+            "survival",
+            "customer_col",
+            "date_col",
+            "amount_col",
         ),
     ),
     ApiCommand(
@@ -218,6 +241,7 @@ def _endpoint(api: ApiCommand) -> Callable[..., Response]:
     parameters = query_parameters(api)
 
     def endpoint(request: Request, principal: Principal, **options: Any) -> Response:
+        _refuse_nul(options)
         key = ("api", api.name, tuple(sorted((k, _hashable(v)) for k, v in options.items())))
 
         state = app_state(request)
@@ -243,6 +267,14 @@ def _endpoint(api: ApiCommand) -> Callable[..., Response]:
     endpoint.__name__ = api.name.replace(" ", "_")
     endpoint.__doc__ = inspect.getdoc(api.cli)
     return endpoint
+
+
+def _refuse_nul(options: dict[str, Any]) -> None:
+    """Refuse a NUL in a text parameter: the SQL the engine compiles cannot carry one."""
+    for name, value in options.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise MissionlineError(f"the {name} parameter contains a NUL character")
 
 
 def _hashable(value: Any) -> Any:

@@ -1,8 +1,9 @@
 """The web app: ``create_app`` builds the FastAPI application over one workspace.
 
-Every route needs a logged-in user except the login page and the static assets (a test walks
-all routes to prove it). Responses carry a strict Content-Security-Policy: scripts only from
-this server, inline chart scripts only with the response's nonce, nothing from other hosts.
+Every route needs a logged-in user except the login page, the static assets and the
+questionnaire reached by an invitation link (a test walks all routes to prove it). Responses
+carry a strict Content-Security-Policy: scripts only from this server, inline chart scripts only
+with the response's nonce, nothing from other hosts.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from missionline import __version__
 from missionline.errors import MissionlineError
-from missionline.web import accounts, api, pages
+from missionline.web import accounts, api, pages, survey
 from missionline.web.auth import Forbidden, LoginRequired
 from missionline.web.csrf import CsrfError
 from missionline.web.pool import WorkspacePool
@@ -214,6 +215,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     app.include_router(accounts.router)
     app.include_router(pages.router)
+    app.include_router(survey.router)
     app.include_router(api.api_router())
     _handlers(app)
     app.add_middleware(SecurityHeaders)

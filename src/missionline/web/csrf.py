@@ -2,8 +2,8 @@
 
 A logged-in browser's forms carry its session's CSRF token (a hidden ``csrf_token`` field, or
 the ``X-CSRF-Token`` header for scripts using the session); the login form, which has no
-session yet, uses a double-submit cookie. Bearer-token requests need no CSRF token: a browser
-never attaches a bearer token on its own.
+session yet, and the questionnaire reached by an invitation link use a double-submit cookie.
+Bearer-token requests need no CSRF token: a browser never attaches a bearer token on its own.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from missionline.web.auth import Principal
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
 LOGIN_COOKIE = "missionline_login_csrf"
+SURVEY_COOKIE = "missionline_survey_csrf"
 
 
 class CsrfError(Exception):
@@ -38,12 +39,12 @@ def check(principal: Principal, request: Request, form_token: str | None = None)
         raise CsrfError
 
 
-def login_token(request: Request) -> str:
-    """The login form's token: the one in the browser's cookie, or a new one."""
-    return request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+def login_token(request: Request, cookie: str = LOGIN_COOKIE) -> str:
+    """A sessionless form's token (login, questionnaire): the browser's cookie, or a new one."""
+    return request.cookies.get(cookie) or secrets.token_urlsafe(32)
 
 
-def check_login(request: Request, form_token: str | None) -> None:
-    """Refuse a login post whose token does not match its cookie."""
-    if not _same(request.cookies.get(LOGIN_COOKIE), form_token):
+def check_login(request: Request, form_token: str | None, cookie: str = LOGIN_COOKIE) -> None:
+    """Refuse a sessionless form post whose token does not match its cookie."""
+    if not _same(request.cookies.get(cookie), form_token):
         raise CsrfError

@@ -69,6 +69,8 @@ class Filters:
             value = (params.get(name) or "").strip()
             if len(value) > MAX_VALUE_LENGTH:
                 raise MissionlineError(f"the {name} filter is longer than {MAX_VALUE_LENGTH}")
+            if "\x00" in value:  # the SQL the engine compiles cannot carry one
+                raise MissionlineError(f"the {name} filter contains a NUL character")
             values[name] = value or None
         filters = cls(**values)
         filters.window()  # a malformed period fails here, with the accepted forms

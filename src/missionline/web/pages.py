@@ -1,4 +1,6 @@
-"""The dashboard pages (Overview, Process, Plan, Data), server-rendered from the report's sections.
+"""The dashboard pages (Overview, Process, Plan, Customers, Initiatives, Alignment, Data).
+
+They are server-rendered from the report's sections.
 
 Each section is the HTML report's own builder (:mod:`missionline.report`) run on the
 workspace narrowed by the page's filters, so a page shows the same numbers, charts and
@@ -24,8 +26,16 @@ from missionline.data.database import LOADS_TABLE
 from missionline.data.importer import LoadReport
 from missionline.data.schema import LOAD_ORDER
 from missionline.errors import MissionlineError
+from missionline.report.alignment_section import alignment_section, survey_section
+from missionline.report.attribution_section import attribution_section, initiative_roi_section
+from missionline.report.cascade_section import capacity_section, cascade_section, pacing_section
+from missionline.report.clv_section import clv_section
+from missionline.report.customers_section import segments_section, top_customers_section
+from missionline.report.experiments_section import experiments_section
 from missionline.report.flow_section import leakage_section, velocity_section
 from missionline.report.html import funnel_section
+from missionline.report.initiatives_section import initiatives_section
+from missionline.report.lifecycle_section import lifecycle_section
 from missionline.report.plan_sections import linkage_section, mission_section, verification_section
 from missionline.report.revenue_section import inputs_section, pipeline_section
 from missionline.report.section import Section
@@ -35,6 +45,8 @@ from missionline.web import csrf
 from missionline.web.auth import Principal
 from missionline.web.filters import Filters, filtered
 from missionline.web.state import AppState, app_state, page_role
+from missionline.web.store import INVITE_DAYS
+from missionline.web.survey import invite_path, new_invite
 from missionline.web.uploads import import_uploads
 from missionline.workspace import PLAN_FILE, Workspace
 
@@ -72,7 +84,10 @@ def open_breaches_section(ws: Workspace) -> Section | None:
 
 
 PAGES: dict[str, tuple[tuple[str, str, Builder], ...]] = {
-    "overview": (("mission", "Mission and targets", mission_section),),
+    "overview": (
+        ("mission", "Mission and targets", mission_section),
+        ("alignment", "Alignment index", alignment_section),
+    ),
     "process": (
         ("funnel", "Funnel", funnel_section),
         ("velocity", "Velocity", velocity_section),
@@ -86,6 +101,25 @@ PAGES: dict[str, tuple[tuple[str, str, Builder], ...]] = {
     "plan": (
         ("verification", "Verification", verification_section),
         ("linkage", "Linkage to the mission", linkage_section),
+        ("cascade", "Cascade", cascade_section),
+        ("pacing", "Pacing", pacing_section),
+        ("capacity", "Capacity", capacity_section),
+    ),
+    "customers": (
+        ("lifecycle", "Lifecycle and retention", lifecycle_section),
+        ("clv", "Customer lifetime value", clv_section),
+        ("top_customers", "Top customers", top_customers_section),
+        ("segments", "Segment priorities", segments_section),
+    ),
+    "initiatives": (
+        ("initiatives", "Initiatives", initiatives_section),
+        ("experiments", "Experiments", experiments_section),
+        ("attribution", "Attribution", attribution_section),
+        ("initiative_roi", "Initiative ROI", initiative_roi_section),
+    ),
+    "alignment": (
+        ("alignment", "Alignment index", alignment_section),
+        ("survey", "Questionnaire", survey_section),
     ),
 }
 
@@ -172,8 +206,9 @@ def dashboard(
     page: str,
     key: tuple[object, ...] = (),
     context: Callable[[AppState, Workspace], dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    """A dashboard page: the filter bar and the page's sections.
+    """A dashboard page: the filter bar and the page's sections (``extra``: per response).
 
     The page's content is rendered once per filters, data version and ``key`` (in one
     snapshot), and cached as HTML; each response adds its own CSP nonce to the chart scripts.
@@ -201,6 +236,7 @@ def dashboard(
         content=nonced(html, request.state.nonce),
         filters=filters,
         choices=choices,
+        **(extra or {}),
     )
 
 
@@ -219,6 +255,48 @@ def overview(request: Request, principal: Principal = viewer) -> HTMLResponse:
 def process(request: Request, principal: Principal = viewer) -> HTMLResponse:
     """The revenue process: funnel, velocity, leakage, SLAs, pipeline, inputs, wave."""
     return dashboard(request, principal, "process")
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers(request: Request, principal: Principal = viewer) -> HTMLResponse:
+    """Lifecycle and retention, lifetime value, top customers and segment priorities."""
+    return dashboard(request, principal, "customers")
+
+
+@router.get("/initiatives", response_class=HTMLResponse)
+def initiatives(request: Request, principal: Principal = viewer) -> HTMLResponse:
+    """The initiatives, experiments with verdicts, attribution and initiative ROI."""
+    return dashboard(request, principal, "initiatives")
+
+
+@router.get("/alignment", response_class=HTMLResponse)
+def alignment(request: Request, principal: Principal = viewer) -> HTMLResponse:
+    """The alignment index, its components and drivers, and the questionnaire."""
+    return alignment_page(request, principal)
+
+
+def alignment_page(request: Request, principal: Principal, link: str | None = None) -> HTMLResponse:
+    """The Alignment page; admins also get the invitation form (and the link just created)."""
+    functions = [f.id for f in app_state(request).pool.plan.functions]
+    extra = {"functions": functions, "invite_link": link}
+    return dashboard(request, principal, "alignment", extra=extra)
+
+
+@router.post("/alignment/invite", response_class=HTMLResponse)
+def alignment_invite(
+    request: Request,
+    respondent: str = Form(""),
+    function: str = Form(""),
+    days: float = Form(INVITE_DAYS),
+    csrf_token: str = Form(""),
+    principal: Principal = Depends(page_role("admin")),
+) -> HTMLResponse:
+    """Create a questionnaire invitation and show its link once."""
+    csrf.check(principal, request, csrf_token)
+    state = app_state(request)
+    with state.pool.store_writer() as store:
+        secret = new_invite(store, state.pool.plan, respondent, function, days)
+    return alignment_page(request, principal, invite_path(secret))
 
 
 @router.get("/plan", response_class=HTMLResponse)

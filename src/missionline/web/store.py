@@ -1,9 +1,10 @@
 """Users, API tokens and sessions, kept in the workspace's database.
 
-Three tables, created on first use: ``missionline_users`` (name, role, argon2 password hash),
-``missionline_tokens`` and ``missionline_sessions``. Tokens and session ids are random secrets
-given to their holder once; only their SHA-256 digest is stored, so a copy of the database
-does not let anyone in. Every statement is constant text with ``?`` parameters.
+Four tables, created on first use: ``missionline_users`` (name, role, argon2 password hash),
+``missionline_tokens``, ``missionline_sessions`` and ``missionline_invites`` (questionnaire
+invitations). Tokens, session ids and invitation tokens are random secrets given to their holder
+once; only their SHA-256 digest is stored, so a copy of the database does not let anyone in.
+Every statement is constant text with ``?`` parameters.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS missionline_sessions "
     "(digest VARCHAR, user_name VARCHAR, csrf VARCHAR, created_at TIMESTAMP, "
     "expires_at TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS missionline_invites "
+    "(digest VARCHAR, respondent VARCHAR, function VARCHAR, created_at TIMESTAMP, "
+    "expires_at TIMESTAMP, used_at TIMESTAMP)",
 )
+INVITE_DAYS = 30.0  # how long a questionnaire invitation stays valid by default
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,23 @@ class Session:
     user: User
     csrf: str
     expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Invite:
+    """A questionnaire invitation: who answers, for which function, until when; used or not."""
+
+    respondent: str
+    function: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+    def refusal(self) -> str | None:
+        """Why the invitation cannot be answered now (None while it can)."""
+        if self.used_at is not None:
+            return "used"
+        return "expired" if self.expires_at <= _now() else None
 
 
 def digest(secret: str) -> str:
@@ -253,3 +275,46 @@ class Store:
     def end_session(self, secret: str) -> None:
         """Forget a session (logout)."""
         self._run("DELETE FROM missionline_sessions WHERE digest = ?", digest(secret))
+
+    # questionnaire invitations
+
+    def add_invite(
+        self, respondent: str, function: str, days: float = INVITE_DAYS
+    ) -> tuple[Invite, str]:
+        """Create an invitation; return it and its token (shown only once, stored hashed)."""
+        respondent = respondent.strip()
+        if not respondent or len(respondent) > 200:
+            raise MissionlineError("an invitation needs a respondent name of 1 to 200 characters")
+        if days <= 0:
+            raise MissionlineError(f"an invitation must stay valid for some time, not {days} days")
+        secret, now = secrets.token_urlsafe(32), _now()
+        invite = Invite(respondent, function, now, now + dt.timedelta(days=days), None)
+        self._run(
+            "INSERT INTO missionline_invites VALUES (?, ?, ?, ?, ?, NULL)",
+            digest(secret),
+            respondent,
+            function,
+            now,
+            invite.expires_at,
+        )
+        return invite, secret
+
+    def invite(self, secret: str) -> Invite | None:
+        """The invitation with this token, used or expired too; None for an unknown token."""
+        rows = self._run(
+            "SELECT respondent, function, created_at, expires_at, used_at "
+            "FROM missionline_invites WHERE digest = ?",
+            digest(secret),
+        )
+        return Invite(*rows[0]) if rows else None
+
+    def use_invite(self, secret: str) -> bool:
+        """Mark a live invitation used; False when it was already used, expired or unknown."""
+        rows = self._run(
+            "UPDATE missionline_invites SET used_at = ? "
+            "WHERE digest = ? AND used_at IS NULL AND expires_at > ? RETURNING respondent",
+            _now(),
+            digest(secret),
+            _now(),
+        )
+        return bool(rows)
