@@ -27,10 +27,11 @@ from benchmarks.sql_plan import (
 MOVES = ", ".join(f"('{a}', '{b}', '{v}', {p}, {s})" for a, b, v, p, s in moves())
 
 
-# Shared by both queries: first and latest entries, the moves, and one join of each entry with
-# the moves at or after it, giving the stay (the first forward move) and whether the record is
-# still in the stage (no move at or after its latest entry, no return to an earlier stage after).
 def _stays(first_move: str) -> str:
+    """The CTEs both queries share: first and latest entries, the moves, and one join of each
+    entry with the moves at or after it, giving the stay (up to the first forward move) and
+    whether the record is still in the stage (no move at or after its latest entry, no return
+    to an earlier stage after it)."""
     return f"""
 moves_map(from_stage, to_stage, via, prio, strict) AS (VALUES {MOVES}),
 entries AS (
@@ -54,12 +55,14 @@ entries AS (
     FROM entries e LEFT JOIN moves m
         ON m.from_stage = e.stage AND m.rid = e.record_id AND m.ts >= e.entered_at
     GROUP BY e.stage, e.record_id, e.entered_at, e.latest_at
-), as_of AS (SELECT max(entered_at) AS ts FROM stage_events),
-thresholds AS (
-    SELECT stage, quantile_cont({STAY_DAYS}, 0.9) AS p90_days FROM stays GROUP BY stage
-), stalled AS (
+), as_of AS (SELECT max(entered_at) AS ts FROM stage_events)"""
+
+
+def _stalled(thresholds: str) -> str:
+    """The stalled CTE: records still in the stage, waiting longer than its p90 stay."""
+    return f"""stalled AS (
     SELECT s.stage, count(*) AS stalled
-    FROM stays s JOIN thresholds t ON t.stage = s.stage
+    FROM stays s JOIN {thresholds} t ON t.stage = s.stage
     WHERE s.still_in AND {seconds_sql("s.latest_at", "(SELECT ts FROM as_of)")} / 86400.0
         > t.p90_days
     GROUP BY s.stage
@@ -79,15 +82,15 @@ def _exit_counts() -> str:
 
 
 VELOCITY_SQL = f"""
-WITH {_stays("")}
-SELECT s.stage, count(*) AS records, count(next_at) AS exited,
-    quantile_cont({STAY_DAYS}, 0.5) AS median_days,
-    quantile_cont({STAY_DAYS}, 0.9) AS p90_days,
-    avg({STAY_DAYS}) AS mean_days,
-    coalesce(any_value(st.stalled), 0) AS stalled,
-    quantile_cont({STAY_DAYS}, 0.9) AS threshold_days
-FROM stays s LEFT JOIN stalled st ON st.stage = s.stage
-GROUP BY s.stage
+WITH {_stays("")}, stats AS (
+    SELECT stage, count(*) AS records, count(next_at) AS exited,
+        quantile_cont({STAY_DAYS}, 0.5) AS median_days,
+        quantile_cont({STAY_DAYS}, 0.9) AS p90_days,
+        avg({STAY_DAYS}) AS mean_days
+    FROM stays GROUP BY stage
+), {_stalled("stats")}
+SELECT s.*, coalesce(st.stalled, 0) AS stalled, s.p90_days AS threshold_days
+FROM stats s LEFT JOIN stalled st ON st.stage = s.stage
 """
 
 # The first forward move, ties broken as missionline does: the main path before an exit, then
@@ -98,7 +101,9 @@ FIRST_MOVE = """
             AS next_stage,"""
 
 LEAKAGE_SQL = f"""
-WITH {_stays(FIRST_MOVE)}, returns AS (
+WITH {_stays(FIRST_MOVE)}, thresholds AS (
+    SELECT stage, quantile_cont({STAY_DAYS}, 0.9) AS p90_days FROM stays GROUP BY stage
+), {_stalled("thresholds")}, returns AS (
     SELECT s.stage, s.record_id, min(r.entered_at) AS back_at
     FROM stays s JOIN stage_events r
         ON r.record_id = s.record_id AND r.stage = '{RECYCLE_TO}' AND r.entered_at > s.next_at

@@ -45,14 +45,15 @@ METRICS: dict[str, Metric] = {
     "attainments": lambda ws: ws.attainments(),
     "linkage": lambda ws: ws.linkage(),
 }
-# (engine, metric) -> why its result differs from DuckDB's
+# (engine, metric) -> why its result differs from DuckDB's; none known: every metric agrees today
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 def _cases() -> list[Any]:
-    """Every metric on both companies and every engine, with the known differences marked."""
+    """Every metric on both companies and every engine but DuckDB, the reference, with the
+    known differences marked."""
     cases = []
-    for engine in ENGINES:
+    for engine in ENGINES[1:]:
         for company in ("fixture", "demo"):
             for name in METRICS:
                 reason = KNOWN_DIFFERENCES.get((engine, name))
