@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from missionline.data.database import Database, resolve_percentiles
 from missionline.data.schema import LOAD_ORDER
 from missionline.data.write_spark import FolderStore, _spark_memory
 from missionline.errors import DataValidationError, WorkspaceError
+from missionline.alignment.survey import instrument, record_response
+from missionline.cli.main import main
 from missionline.workspace import Workspace
 
 from conftest import load_fixture, table_rows, write
@@ -66,6 +69,53 @@ def test_import_reproduces_duckdb_and_reimport_changes_nothing(
         assert table_rows(ws, name) == table_rows(workspace, name), name
     loads = ws.table("missionline_loads")
     assert len(loads) == 2 * len(report.tables)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_writes_one_file_per_table_that_imports_back(
+    new: NewWorkspace, workspace: Workspace, tmp_path: Path, engine: str, fmt: str
+) -> None:
+    """An export from the engine is one file per table, and importing it restores the rows."""
+    load_fixture(workspace, tmp_path / "files")
+    ws = new(engine)
+    ws.import_files([tmp_path / "files"])
+    written = ws.export(tmp_path / "out", fmt)
+    assert all(path.is_file() for path in written)  # not Spark's folders of part files
+    again = new("postgres" if engine == "spark" else engine)
+    again.import_files(written)
+    for name in LOAD_ORDER:
+        assert table_rows(again, name) == table_rows(workspace, name), name
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_questionnaire_answers_are_appended_on_the_engine(new: NewWorkspace, engine: str) -> None:
+    """A questionnaire response is stored on the engine, next to the answers before it."""
+    ws = new(engine)
+    statements = [s.id for s in instrument(ws.plan)][:2]
+    assert record_response(ws, "r1", "marketing", {statements[0]: 4}) == 1
+    assert record_response(ws, "r2", "sales", dict.fromkeys(statements, 2)) == 2
+    stored = ws.table("survey_responses").sort_values(["respondent", "question_id"])
+    assert stored["respondent"].tolist() == ["r1", "r2", "r2"]
+    assert stored["score"].tolist() == [4, 2, 2]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cli_opens_the_engine_with_the_workspace_settings(
+    new: NewWorkspace, tmp_path: Path, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--db`` reaches the engine from the CLI, with the settings file's percentile choice."""
+    ws = new(engine)
+    load_fixture(ws, tmp_path / "files")
+    url = ws.db.url
+    (ws.folder / ".missionline.json").write_text('{"percentiles": "approximate"}')
+    ws.close()
+    assert main(["velocity", "-w", str(ws.folder), "--db", url, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    with Workspace.open(ws.folder, url) as reopened:
+        expected = "exact" if engine == "postgres" else "approximate"  # PostgreSQL has no other
+        assert reopened.db.percentiles == expected
+        assert reopened.velocity().attrs["percentiles"] == expected
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from importlib import resources
@@ -51,11 +50,9 @@ from missionline.planning.coherence import Finding, target_coherence
 from missionline.planning.pacing import PacingResult, pacing
 from missionline.planning.scenarios import compare
 from missionline.presets import PRESETS, preset_plan
+from missionline.workspace_settings import SETTINGS_FILE, absolute_duckdb, connect, database_url
 
 PLAN_FILE = "missionline.yaml"
-SETTINGS_FILE = ".missionline.json"
-DB_ENV = "MISSIONLINE_DB"
-MEMORY_ENV = "MISSIONLINE_MEMORY_LIMIT"
 
 
 def packaged_example(name: str) -> Path:
@@ -67,39 +64,6 @@ def packaged_example(name: str) -> Path:
     if not plan.is_file():
         raise WorkspaceError(f"no packaged example called {name!r}")
     return plan
-
-
-def _absolute_duckdb(url: str) -> str:
-    """Make a relative DuckDB file URL absolute, so the workspace works from any folder."""
-    prefix = "duckdb://"
-    if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
-        return prefix + str(Path(url[len(prefix) :]).resolve())
-    return url
-
-
-def _settings(folder: Path) -> dict[str, str]:
-    """The workspace's settings file (``.missionline.json``), or no settings."""
-    path = folder / SETTINGS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        where = f"{path}:{exc.lineno}:{exc.colno}"
-        raise WorkspaceError(f"{where}: not valid JSON: {exc.msg}") from None
-    if not isinstance(settings, dict):
-        raise WorkspaceError(f'{path}: expected an object such as {{"database": "..."}}')
-    return {str(key): str(value) for key, value in settings.items()}
-
-
-def _database_url(folder: Path, db: str | None) -> str:
-    """The database URL: --db, then $MISSIONLINE_DB, then the workspace settings, then DuckDB."""
-    return db or os.environ.get(DB_ENV) or _settings(folder).get("database") or default_url(folder)
-
-
-def _memory_limit(folder: Path) -> str | None:
-    """DuckDB's memory limit: $MISSIONLINE_MEMORY_LIMIT, then the workspace settings."""
-    return os.environ.get(MEMORY_ENV) or _settings(folder).get("memory_limit")
 
 
 class Workspace:
@@ -123,8 +87,7 @@ class Workspace:
                 f"'missionline init -w {folder}'"
             )
         plan = load_plan(plan_path)
-        database = Database(_database_url(folder, db), memory_limit=_memory_limit(folder))
-        workspace = cls(folder, plan, database)
+        workspace = cls(folder, plan, connect(folder, db))
         workspace.db.ensure_schema(workspace.schema)
         return workspace
 
@@ -145,7 +108,7 @@ class Workspace:
         # Editors that read the yaml-language-server modeline complete and check the plan.
         shutil.copyfile(committed_schema_path(), folder / SCHEMA_FILE)
         if db:
-            db = _absolute_duckdb(db)
+            db = absolute_duckdb(db)
             (folder / SETTINGS_FILE).write_text(json.dumps({"database": db}, indent=2) + "\n")
         return cls.open(folder, db)
 
@@ -193,10 +156,7 @@ class Workspace:
             table = self.schema[name]
             expr = self.db.table(name).select(table.names()).order_by(list(table.key))
             path = out / f"{name}.{fmt}"
-            if fmt == "parquet":
-                self.db.backend.to_parquet(expr, path)
-            else:
-                self.db.backend.to_csv(expr, path)
+            self.db.export(expr, path, fmt)
             written.append(path)
         return written
 
@@ -377,10 +337,10 @@ def plan_context(folder: Path, plan: Plan, db: str | None = None) -> PlanContext
     """What the plan rules may know from the workspace's data (nothing when there is none)."""
     schema = tables_with_fields(plan.fields)
     columns = {f"{t}.{c.name}": c.type for t, table in schema.items() for c in table.all_columns}
-    url = _database_url(folder, db)
+    url = database_url(folder, db)
     if url == default_url(folder) and not (folder / "missionline.duckdb").exists():
         return PlanContext(columns)
-    database = Database(url)
+    database = connect(folder, db)
     try:
         if "spend" not in database.tables():
             return PlanContext(columns)

@@ -350,5 +350,5 @@ def record_response(
         }
     )
     columns = ws.schema["survey_responses"].names()
-    ws.db.backend.insert("survey_responses", rows.reindex(columns=columns))
+    ws.db.append("survey_responses", rows.reindex(columns=columns))
     return len(rows)

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 
 from missionline.data.schema import SCHEMA_VERSION, Table
@@ -175,6 +178,27 @@ class Database:
             self.backend.create_table(name, ibis.memtable(dict(rows), schema=schema))
         else:
             self.backend.create_table(name, schema=schema)
+
+    def append(self, table: str, rows: pd.DataFrame) -> None:
+        """Add ``rows`` (the table's columns, in order) to ``table`` in one write."""
+        if self.store is not None:
+            self.store.append(table, rows)
+        else:
+            self.backend.insert(table, rows)
+
+    def export(self, table: ir.Table, path: Path, fmt: str) -> None:
+        """Write ``table`` to one Parquet or CSV file at ``path``."""
+        if self.store is not None:
+            # Spark's own writers make a folder of part files; the export is one file.
+            data = table.to_pyarrow()
+            if fmt == "parquet":
+                pq.write_table(data, path)
+            else:
+                pa_csv.write_csv(data, path)
+        elif fmt == "parquet":
+            self.backend.to_parquet(table, path)
+        else:
+            self.backend.to_csv(table, path)
 
     def add_column(self, table: str, name: str, schema: ibis.Schema) -> None:
         """Add column ``name`` (its type in ``schema``) to ``table``; stored rows get nulls."""

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import pandas as pd
 import pyarrow.parquet as pq
 from ibis.backends import BaseBackend
 from ibis.backends.pyspark.datatypes import PySparkSchema, PySparkType
@@ -90,6 +91,10 @@ def local_session(memory_limit: str | None = None) -> SparkSession:
     builder = SparkSession.builder.master("local[*]").appName("missionline")
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
+    # The workspace's tables live in its own folders; Spark's catalog would otherwise create
+    # an empty spark-warehouse/ in whatever folder the command was run from.
+    scratch = Path(tempfile.gettempdir()) / "missionline-spark-catalog"
+    builder = builder.config("spark.sql.warehouse.dir", str(scratch))
     if memory_limit:
         builder = builder.config("spark.driver.memory", _spark_memory(memory_limit))
     session = builder.getOrCreate()
@@ -154,6 +159,12 @@ class SparkStore:
         data = list(zip(*rows.values(), strict=True)) if rows else []
         frame = self.session.createDataFrame(data, PySparkSchema.from_ibis(schema))
         self.publish({name: self.write(name, frame)})
+
+    def append(self, name: str, rows: pd.DataFrame) -> None:
+        """Write table ``name`` with ``rows`` added as its new current version."""
+        stored = self.session.table(name)
+        added = self.session.createDataFrame(rows, schema=stored.schema)
+        self.publish({name: self.write(name, stored.unionByName(added))})
 
     def add_column(self, table: str, name: str, schema: ibis.Schema) -> None:
         """Add a column of nulls (its type in ``schema``) to ``table``."""

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from missionline.data.database import LOADS_TABLE, Database
+from missionline.data.database import LOADS_TABLE
 from missionline.data.sql import ident
 from missionline.web.cache import Version
 from missionline.web.store import Store, open_store
 from missionline.workspace import Workspace
+from missionline.workspace_settings import connect
 
 
 class WorkspacePool:
@@ -32,7 +33,7 @@ class WorkspacePool:
         self.folder = folder
         self.plan = self.importer.plan
         self.url = self.importer.db.url
-        self._writer = Workspace(folder, self.plan, Database(self.url))
+        self._writer = Workspace(folder, self.plan, connect(folder, self.url))
         open_store(self._writer.db)
         self._readers = readers
         self._idle: queue.LifoQueue[Workspace] = queue.LifoQueue()
@@ -52,7 +53,7 @@ class WorkspacePool:
             pass
         with self._open_lock:
             if len(self._opened) < self._readers:
-                ws = Workspace(self.folder, self.plan, Database(self.url))
+                ws = Workspace(self.folder, self.plan, connect(self.folder, self.url))
                 self._opened.append(ws)
                 return ws
         return self._idle.get()
