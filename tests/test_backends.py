@@ -44,6 +44,18 @@ METRICS: dict[str, Metric] = {
     "wave": lambda ws: ws.wave(),
     "attainments": lambda ws: ws.attainments(),
     "linkage": lambda ws: ws.linkage(),
+    "retention": lambda ws: ws.retention(),
+    "net_revenue_retention": lambda ws: ws.net_revenue_retention(),
+    "expansion": lambda ws: ws.expansion(),
+    "top_customers": lambda ws: ws.top_customers(),
+    "cascade": lambda ws: ws.cascade().required,
+    "cascade_assumptions": lambda ws: ws.cascade().assumptions,
+    "capacity": lambda ws: ws.capacity(),
+    "attribution_markov": lambda ws: ws.attribution().channels,
+    "initiatives": lambda ws: ws.initiatives(),
+    "alignment_components": lambda ws: pd.json_normalize(ws.alignment().as_json()["components"]),
+    "alignment_drivers": lambda ws: ws.alignment().drivers,
+    "survey": lambda ws: ws.survey(),
 }
 # (engine, metric) -> why its result differs from DuckDB's; none known: every metric agrees today
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}

@@ -59,6 +59,7 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.metrics.pipeline import AsOf, calendar_periods, timestamp
+from missionline.metrics.portable import count_true, seconds_between
 from missionline.metrics.retention_ledger import (
     Ledger,
     advocate_stage,
@@ -152,7 +153,7 @@ def retention(
         [*book.group, "cohort_index", "age"],
         _arr=changes.arr.sum(),
         _status=changes.status.sum(),
-        _customers=first.cast("int64").sum(),
+        _customers=count_true(first),
     )
     return _shape_retention(moves, book)
 
@@ -226,7 +227,7 @@ def net_revenue_retention(
         contraction=rows.contraction.sum(where=inside),
         churned=rows.churned.sum(where=inside),
         _expanded=rows.expanded.sum(where=inside),
-        _churns=(rows.status < 0).cast("int64").sum(where=inside),
+        _churns=count_true((rows.status < 0) & inside),
     )
     per = per.filter(per._active == 1)
     per = per.mutate(
@@ -243,8 +244,8 @@ def net_revenue_retention(
         contraction=per.contraction.sum(),
         churned=per.churned.sum(),
         _kept=kept.sum(),
-        churned_logos=(per._churns.fill_null(0) > 0).cast("int64").sum(),
-        expanded_logos=(per._expanded.fill_null(0) > 0).cast("int64").sum(),
+        churned_logos=count_true(per._churns.fill_null(0) > 0),
+        expanded_logos=count_true(per._expanded.fill_null(0) > 0),
     )
     return _shape_nrr(raw, windows.assign(_w=range(len(windows))), book.group, keys)
 
@@ -296,16 +297,16 @@ def expansion(
         rows = rows.left_join(advocates, rows.account_id == advocates._aid)
     else:
         rows = rows.mutate(_aid=ibis.null("string"))
-    days = (rows._expanded_at.epoch_seconds() - rows.first_at.epoch_seconds()) / SECONDS_PER_DAY
+    days = seconds_between(rows.first_at, rows._expanded_at) / SECONDS_PER_DAY
     keys = [*book.group, "cohort_index"]
     raw = _aggregate(
         rows,
         keys,
         customers=rows.count(),
-        expanded=rows._expanded_at.notnull().cast("int64").sum(),
+        expanded=count_true(rows._expanded_at.notnull()),
         median_days_to_first_expansion=days.quantile(0.5),
         p90_days_to_first_expansion=days.quantile(0.9),
-        advocates=rows._aid.notnull().cast("int64").sum(),
+        advocates=count_true(rows._aid.notnull()),
     )
     for column in ("customers", "expanded", "advocates"):
         raw[column] = raw[column].astype("int64")

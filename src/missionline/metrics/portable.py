@@ -2,7 +2,7 @@
 
 * :func:`count_true` counts the rows where a condition holds. PostgreSQL cannot cast a boolean
   to a bigint or a double (``bool.cast("int64")``); a sum over the boolean itself compiles to
-  each engine's own form.
+  each engine's own form. :func:`indicator` is the row-level 0/1 for the same reason.
 * :func:`seconds_between` is every duration the metrics measure (as a double).
 * :func:`quantile` is every percentile the metrics report (medians, p90s). It is **exact**
   (linear interpolation between the two nearest values, as DuckDB's ``quantile_cont``,
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -47,6 +48,12 @@ def seconds_between(start: ir.TimestampValue, end: ir.TimestampValue) -> ir.Floa
 def count_true(condition: ir.BooleanValue) -> ir.IntegerScalar:
     """The number of rows where ``condition`` is true (nulls do not count)."""
     return condition.sum()
+
+
+def indicator(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where ``condition`` is true, else 0 (also where it is null), as a bigint."""
+    one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
+    return ibis.ifelse(condition, one, zero)
 
 
 def quantile(

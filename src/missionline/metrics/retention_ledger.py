@@ -23,6 +23,7 @@ import pandas as pd
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
 from missionline.metrics.pipeline import MONTHS, AsOf, resolve_as_of, timestamp
+from missionline.metrics.portable import indicator
 from missionline.metrics.records import Dimension, Records, resolve_dimension
 from missionline.plan.models import Plan
 
@@ -120,7 +121,7 @@ def _status_changes(revenue: ir.Table) -> ir.Table:
     window = ibis.window(group_by=events.account_id, order_by=events.at)
     before = events._active.lag().over(window).fill_null(False)
     events = events.mutate(
-        status=events._active.cast("int64") - before.cast("int64"),
+        status=indicator(events._active) - indicator(before),
     )
     return events.filter(events.status != 0).select("account_id", "at", "status")
 
@@ -137,7 +138,7 @@ def _money_changes(revenue: ir.Table) -> ir.Table:
         expansion=ibis.ifelse(rows.kind == "expansion", amount, zero),
         contraction=ibis.ifelse(rows.kind == "contraction", -amount, zero),
         churned=ibis.ifelse(rows.kind == "churn", -amount, zero),
-        expanded=((rows.kind == "expansion") & (rows.amount > 0)).cast("int64"),
+        expanded=indicator((rows.kind == "expansion") & (rows.amount > 0)),
         status=ibis.literal(0, type="int64"),
     )
 

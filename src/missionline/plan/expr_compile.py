@@ -10,6 +10,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from missionline.metrics.portable import seconds_between
 from missionline.plan.expr_nodes import (
     COMPARE,
     Binary,
@@ -160,8 +161,7 @@ class _Compiler:
             return ibis.coalesce(*(_typed(v, common) for v in values))
         if name == "days_since":
             moment = cast(ir.TimestampValue, self.value(args[0]).cast(dt.timestamp))
-            seconds = self.at.epoch_seconds() - moment.epoch_seconds()
-            return seconds / _SECONDS_PER_DAY
+            return seconds_between(moment, self.at) / _SECONDS_PER_DAY
         text = self.string(args[0])
         if name == "length":
             return text.length()

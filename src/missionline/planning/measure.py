@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from missionline.metrics.portable import count_true
 from missionline.metrics.records import Dimension, Records
 from missionline.metrics.stays import days_between, first_entries
 from missionline.plan.models import Stage
@@ -111,7 +112,7 @@ def side_entries(
             came.group_by("segment").agg(
                 step=ibis.literal(stage.id),
                 entries=came.count(),
-                came_through=came._came.cast("int64").sum(),
+                came_through=count_true(came._came),
             )
         )
     return _frame(parts, ["step", "segment", "entries", "came_through"])
