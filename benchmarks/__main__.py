@@ -13,9 +13,11 @@ from typing import Any
 
 from benchmarks import (
     bench_attribution,
+    bench_backends,
     bench_clv,
     bench_funnel,
     bench_import,
+    bench_scale,
     bench_suite,
     bench_web,
 )
@@ -28,6 +30,8 @@ BENCHMARKS = {
     "clv": bench_clv.run,
     "attribution": bench_attribution.run,
     "web": bench_web.run,
+    "backends": bench_backends.run,
+    "scale": bench_scale.run,
 }
 
 

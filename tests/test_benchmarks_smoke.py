@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ SUITE = ("funnel", "verify", "velocity", "leakage", "sla", "pipeline", "inputs",
 def test_benchmarks_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`python -m benchmarks --smoke` completes with ratios for every benchmark and metric."""
     monkeypatch.setenv("MISSIONLINE_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("MISSIONLINE_BENCH_ENGINES", "postgres")  # Spark's start costs a minute
     results = main(["--smoke"])
     assert results["funnel"]["stage_events"] > 1000
     assert results["funnel"]["ratio_vs_sql"] > 0
@@ -29,3 +31,10 @@ def test_benchmarks_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert suite["total"]["ratio_vs_sql"] > 0
     assert suite["total"]["speedup_vs_pandas"] > 0
     assert 0 < suite["peak_rss_mb_missionline"] <= suite["peak_rss_mb_with_pandas"]
+    scale = results["scale"]
+    assert scale["stage_events_big"] == scale["copies"] * scale["stage_events_original"]
+    assert all(m["scaling"] > 0 for m in scale["metrics"].values())
+    postgres = results["backends"]["postgres"]
+    if "skipped" in postgres and not os.environ.get("CI"):
+        pytest.skip(f"PostgreSQL: {postgres['skipped']}")
+    assert postgres["total_ratio_vs_duckdb"] > 0

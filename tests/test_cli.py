@@ -181,3 +181,10 @@ def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str
     """An unknown option is a usage error (exit 2), shown by the parser, not a crash."""
     code, _, err = run(capsys, "funnel", "--nope")
     assert code == 2 and "No such option" in err and "Traceback" not in err
+
+
+def test_wave_max_lag_is_bounded(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``wave --max-lag`` accepts 0 to 520 weeks and refuses more with a usage error."""
+    assert run(capsys, "wave", "-w", str(folder), "--lag", "--max-lag", "520")[0] == 0
+    code, _, err = run(capsys, "wave", "-w", str(folder), "--lag", "--max-lag", "600")
+    assert code == 2 and "less than or equal to 520" in err

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,20 +16,28 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from missionline.cli.cascade_payloads import (
+    capacity_frame,
+    cascade_json,
+    cascade_result,
+    findings_json,
+    pacing_json,
+    pacing_result,
+    scenario_frame,
+    scenario_json,
+)
 from missionline.cli.metrics import PeriodOption
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
-from missionline.cli.output import Format, console, emit, err_console, records
+from missionline.cli.output import Format, console, emit, err_console
 from missionline.cli.progress import progress_bar
 from missionline.cli.revenue import AsOfOption
 from missionline.errors import MissionlineError
-from missionline.planning.capacity import IDLE_BELOW, capacity_check
-from missionline.planning.cascade import CascadeResult, cascade, whole
+from missionline.planning.capacity import IDLE_BELOW
+from missionline.planning.cascade import CascadeResult, whole
 from missionline.planning.coherence import target_coherence
-from missionline.planning.pacing import PacingResult, pacing
-from missionline.planning.scenarios import compare, parse_changes, save_scenario, slug
+from missionline.planning.scenarios import parse_changes, save_scenario, slug
 from missionline.workspace import PLAN_FILE, Workspace
 
-Progress = Callable[[str, float | None], None]
 LookbackOption = Annotated[
     str | None,
     typer.Option(
@@ -52,131 +59,6 @@ cascade_app = typer.Typer(
 
 def _write(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """A flat object with JSON-ready values (dates as ISO text, NaN as null)."""
-    return records(pd.DataFrame([item]))[0]
-
-
-def _cascade_json(result: CascadeResult) -> dict[str, Any]:
-    """The cascade's JSON object (see docs/cascade.md)."""
-    scope = next(iter(result.scopes.values()), None)
-    return {
-        "period": result.period,
-        "lookback": scope.lookback if scope else None,
-        "window": _plain({"start": scope.start, "end": scope.end}) if scope else None,
-        "required": records(result.required),
-        "functions": records(result.functions),
-        "budget": records(result.budget),
-        "assumptions": records(result.assumptions),
-        "not_cascadable": result.not_cascadable,
-    }
-
-
-def cascade_result(
-    ws: Workspace,
-    by: list[str] | None = None,
-    period: str | None = None,
-    lookback: str | None = None,
-    as_of: str | None = None,
-    progress: Progress | None = None,
-) -> CascadeResult:
-    """The cascade of the workspace's plan (monthly unless ``period`` says otherwise)."""
-    tables, schema, plan = ws.tables(), ws.schema, ws.plan
-    return cascade(tables, schema, plan, by or [], period or "month", lookback, as_of, progress)
-
-
-def cascade_payload(
-    ws: Workspace,
-    by: list[str] | None = None,
-    period: str | None = None,
-    lookback: str | None = None,
-    as_of: str | None = None,
-) -> dict[str, Any]:
-    """What ``cascade --format json`` prints."""
-    return _cascade_json(cascade_result(ws, by, period, lookback, as_of))
-
-
-def _findings_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The findings of ``cascade check`` as JSON rows (an empty list without findings)."""
-    return records(frame) if len(frame) else []
-
-
-def check_payload(
-    ws: Workspace, lookback: str | None = None, as_of: str | None = None
-) -> list[dict[str, Any]]:
-    """What ``cascade check --format json`` prints."""
-    found = target_coherence(ws.tables(), ws.schema, ws.plan, as_of, lookback)
-    return _findings_json(pd.DataFrame([asdict(f) for f in found]))
-
-
-def pacing_result(
-    ws: Workspace,
-    by: list[str] | None = None,
-    as_of: str | None = None,
-    lookback: str | None = None,
-    draws: int = 2000,
-    seed: int = 0,
-    progress: Progress | None = None,
-) -> PacingResult:
-    """Pacing to date and the projection of each success factor."""
-    tables, schema, plan = ws.tables(), ws.schema, ws.plan
-    return pacing(tables, schema, plan, by or [], as_of, lookback, draws, seed, progress)
-
-
-def pacing_payload(ws: Workspace, **options: Any) -> dict[str, Any]:
-    """What ``pacing --format json`` prints (options as :func:`pacing_result`'s)."""
-    return _pacing_json(pacing_result(ws, **options))
-
-
-def scenario_frame(
-    ws: Workspace,
-    extra: list[tuple[str, list[str]]],
-    as_of: str | None = None,
-    lookback: str | None = None,
-    progress: Progress | None = None,
-) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """The plan's scenarios and ``extra`` side by side, and each scenario's changes."""
-    frame = compare(ws.tables(), ws.schema, ws.plan, extra, as_of, lookback, progress)
-    sets = {s.id: list(s.set) for s in ws.plan.scenarios} | dict(extra)
-    return frame, sets
-
-
-def _scenario_json(frame: pd.DataFrame, sets: dict[str, list[str]]) -> dict[str, Any]:
-    """The scenario JSON object: the scenarios with their changes, and the rows."""
-    listed = [{"id": k, "set": list(v)} for k, v in sets.items()]
-    return {"scenarios": listed, "rows": records(frame)}
-
-
-def scenario_payload(
-    ws: Workspace,
-    changes: list[str] | None = None,
-    name: str | None = None,
-    as_of: str | None = None,
-    lookback: str | None = None,
-) -> dict[str, Any]:
-    """What ``scenario --format json`` prints without ``--save`` (saving is the CLI's)."""
-    parse_changes(ws.plan, changes or [])
-    extra = [(slug(name) if name else "adhoc", changes)] if changes else []
-    return _scenario_json(*scenario_frame(ws, extra, as_of, lookback))
-
-
-def capacity_frame(
-    ws: Workspace,
-    as_of: str | None = None,
-    lookback: str | None = None,
-    idle_below: float = IDLE_BELOW,
-    progress: Progress | None = None,
-) -> pd.DataFrame:
-    """Demand against capacity and budget per month."""
-    tables, schema, plan = ws.tables(), ws.schema, ws.plan
-    return capacity_check(tables, schema, plan, as_of, lookback, idle_below, None, progress)
-
-
-def capacity_payload(ws: Workspace, **options: Any) -> list[dict[str, Any]]:
-    """What ``capacity --format json`` prints (options as :func:`capacity_frame`'s)."""
-    return records(capacity_frame(ws, **options))
 
 
 def _whole(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -238,7 +120,7 @@ def cascade_command(
         plan = ws.plan
         result = cascade_result(ws, by, period, lookback, as_of, progress)
     if fmt == Format.json:
-        _write(_cascade_json(result))
+        _write(cascade_json(result))
     elif fmt == Format.csv:
         emit(result.required, fmt)
     else:
@@ -265,7 +147,7 @@ def check_command(
         found = target_coherence(ws.tables(), ws.schema, ws.plan, as_of, lookback, None, progress)
     frame = pd.DataFrame([asdict(f) for f in found])
     if fmt == Format.json:
-        _write(_findings_json(frame))
+        _write(findings_json(frame))
     elif fmt == Format.csv:
         emit(frame, fmt)
     else:
@@ -276,19 +158,6 @@ def check_command(
         raise typer.Exit(1)
 
 
-def _pacing_json(result: PacingResult) -> dict[str, Any]:
-    """The pacing JSON object (see docs/cascade.md)."""
-    projections = []
-    for projection in result.projections:
-        item = _plain({k: v for k, v in asdict(projection).items() if k != "months"})
-        projections.append({**item, "months": records(projection.months)})
-    return {
-        "as_of": result.as_of.isoformat(),
-        "rows": records(result.rows),
-        "projections": projections,
-    }
-
-
 def pacing_command(
     workspace: WorkspaceOption = Path("."),
     by: BySegmentOption = None,
@@ -297,7 +166,7 @@ def pacing_command(
     draws: Annotated[
         int, typer.Option("--draws", min=100, help="Monte Carlo draws for the interval.")
     ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", help="The simulation's random seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="The simulation's random seed.")] = 0,
     fmt: FormatOption = Format.table,
     db: DbOption = None,
 ) -> None:
@@ -305,7 +174,7 @@ def pacing_command(
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
         result = pacing_result(ws, by, as_of, lookback, draws, seed, progress)
     if fmt == Format.json:
-        _write(_pacing_json(result))
+        _write(pacing_json(result))
         return
     if fmt == Format.csv:
         emit(result.rows, fmt)
@@ -356,7 +225,7 @@ def scenario_command(
     with Workspace.open(workspace, db) as ws, progress_bar() as progress:
         frame, sets = scenario_frame(ws, extra, as_of, lookback, progress)
     if fmt == Format.json:
-        _write(_scenario_json(frame, sets))
+        _write(scenario_json(frame, sets))
         return
     if fmt == Format.csv:
         emit(frame, fmt)

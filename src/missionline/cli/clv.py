@@ -17,23 +17,34 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
 
+from missionline.cli.clv_source import (
+    FITS,
+    AmountColOption,
+    CalibrationEndOption,
+    CustomerColOption,
+    DateColOption,
+    Model,
+    PurchaseModel,
+    Source,
+    SpendModel,
+    SummaryOption,
+    TimeUnit,
+    TimeUnitOption,
+    TransactionsOption,
+)
 from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
 from missionline.cli.output import Format, console, emit, err_console, records
 from missionline.cli.progress import progress_bar
 from missionline.errors import MissionlineError
 from missionline.models.clv import (
     FitResult,
-    fit_bgnbd,
     fit_gamma_gamma,
-    fit_pareto_nbd,
     fit_sbg,
     fit_sbg_contracts,
     holdout_comparison,
@@ -41,159 +52,12 @@ from missionline.models.clv import (
     workspace_contracts,
     workspace_summary,
 )
-from missionline.models.clv.files import read_summary, read_survival, read_transactions
+from missionline.models.clv.files import read_survival
 from missionline.report.clv_section import holdout_chart
 from missionline.workspace import Workspace
 
 T = TypeVar("T")
 Progress = Callable[[str, float | None], None]
-
-
-class Model(StrEnum):
-    """The models ``clv fit`` can fit."""
-
-    bgnbd = "bgnbd"
-    pareto_nbd = "pareto_nbd"
-    gamma_gamma = "gamma_gamma"
-    sbg = "sbg"
-
-
-class PurchaseModel(StrEnum):
-    """The purchase models ``clv predict`` can use."""
-
-    bgnbd = "bgnbd"
-    pareto_nbd = "pareto_nbd"
-
-
-class SpendModel(StrEnum):
-    """The spend models ``clv predict`` can use."""
-
-    gamma_gamma = "gamma_gamma"
-
-
-class TimeUnit(StrEnum):
-    """Time units of recency, T and the horizon."""
-
-    W = "W"
-    D = "D"
-
-
-FITS: dict[str, Callable[[pd.DataFrame], FitResult]] = {
-    "bgnbd": fit_bgnbd,
-    "pareto_nbd": fit_pareto_nbd,
-    "gamma_gamma": fit_gamma_gamma,
-}
-
-SummaryOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--summary",
-        help="A CSV with one row per customer: customer_id, frequency, recency, T "
-        "(and monetary_value), recency and T in --time-unit.",
-    ),
-]
-TransactionsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--transactions",
-        help="A CSV with one row per transaction; name its columns with --customer-col, "
-        "--date-col and --amount-col.",
-    ),
-]
-CustomerColOption = Annotated[
-    str | None, typer.Option("--customer-col", help="The customer column of --transactions.")
-]
-DateColOption = Annotated[
-    str | None,
-    typer.Option("--date-col", help="The date column of --transactions (YYYY-MM-DD or YYYYMMDD)."),
-]
-AmountColOption = Annotated[
-    str | None, typer.Option("--amount-col", help="The amount column of --transactions.")
-]
-CalibrationEndOption = Annotated[
-    str | None,
-    typer.Option(
-        "--calibration-end",
-        help="The last day of the calibration period (required with --transactions; "
-        "default in the workspace: the last purchase day).",
-    ),
-]
-TimeUnitOption = Annotated[
-    TimeUnit, typer.Option("--time-unit", help="W (weeks) or D (days).", case_sensitive=False)
-]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the customers come from: the workspace or a summary or transactions file."""
-
-    workspace: Path
-    db: str | None
-    summary: Path | None
-    transactions: Path | None
-    customer_col: str | None
-    date_col: str | None
-    amount_col: str | None
-    calibration_end: str | None
-    time_unit: str
-    holdout_end: str | None = None
-
-    def check(self) -> None:
-        """Refuse options that do not go together."""
-        if self.summary is not None and self.transactions is not None:
-            raise MissionlineError("choose one of --summary and --transactions")
-        named = [
-            o
-            for o, v in (
-                ("--customer-col", self.customer_col),
-                ("--date-col", self.date_col),
-                ("--amount-col", self.amount_col),
-            )
-            if v is not None
-        ]
-        if named and self.transactions is None:
-            raise MissionlineError(f"{', '.join(named)} need --transactions")
-        if self.summary is not None and (self.calibration_end or self.holdout_end):
-            raise MissionlineError(
-                "a --summary is already summarised: drop --calibration-end and --holdout-end"
-            )
-        if self.transactions is not None:
-            self.transaction_columns()
-
-    def transaction_columns(self) -> tuple[str, str, str]:
-        """Return the customer and date columns and the calibration end, or say which is missing."""
-        given = {
-            "--customer-col": self.customer_col,
-            "--date-col": self.date_col,
-            "--calibration-end": self.calibration_end,
-        }
-        missing = [option for option, value in given.items() if value is None]
-        if missing:
-            raise MissionlineError(f"--transactions needs {', '.join(missing)}")
-        customer, date, end = given.values()
-        return str(customer), str(date), str(end)
-
-    def summary_frame(self, monetary: bool) -> pd.DataFrame:
-        """Return the customer summary (with monetary values when ``monetary``)."""
-        if self.summary is not None:
-            return read_summary(self.summary, monetary)
-        if self.transactions is not None:
-            if monetary and self.amount_col is None:
-                raise MissionlineError("the spend model needs amounts: give --amount-col")
-            customer, date, end = self.transaction_columns()
-            return read_transactions(
-                self.transactions,
-                customer,
-                date,
-                self.amount_col,
-                end,
-                self.time_unit,
-                self.holdout_end,
-            )
-        with Workspace.open(self.workspace, self.db) as ws:
-            return workspace_summary(
-                ws.tables(), self.calibration_end, self.time_unit, self.holdout_end
-            )
 
 
 def _phase(progress: Progress, label: str, work: Callable[[], T]) -> T:
@@ -368,6 +232,52 @@ def fit_command(
         )
 
 
+def _quiet(label: str, done: float | None) -> None:
+    """A progress display that shows nothing (the web API's)."""
+
+
+def predictions(
+    frame: pd.DataFrame,
+    model: PurchaseModel,
+    horizon: float,
+    spend_model: SpendModel | None,
+    discount_rate: float,
+    margin: float,
+    time_unit: TimeUnit,
+    progress: Progress = _quiet,
+) -> tuple[pd.DataFrame, FitResult, FitResult | None]:
+    """Fit the purchase (and spend) model on a customer summary and predict per customer;
+    return the predictions and the fitted models (what ``clv predict`` prints)."""
+    fit = _phase(progress, f"fitting {model.value}", lambda: FITS[model.value](frame))
+    spend = (
+        _phase(progress, "fitting gamma_gamma", lambda: fit_gamma_gamma(frame))
+        if spend_model is not None
+        else None
+    )
+    result = _phase(
+        progress,
+        "predicting",
+        lambda: predict(fit, frame, horizon, spend, discount_rate, margin, time_unit.value),
+    )
+    return result, fit, spend
+
+
+def predict_payload(
+    ws: Workspace,
+    model: PurchaseModel,
+    horizon: float,
+    spend_model: SpendModel | None,
+    discount_rate: float,
+    margin: float,
+    calibration_end: str | None,
+    time_unit: TimeUnit,
+) -> list[dict[str, Any]]:
+    """What ``clv predict --format json`` prints for the workspace's customers."""
+    frame = workspace_summary(ws.tables(), calibration_end, time_unit.value)
+    args = (model, horizon, spend_model, discount_rate, margin, time_unit)
+    return records(predictions(frame, *args)[0])
+
+
 def predict_command(
     model: Annotated[
         PurchaseModel, typer.Option("--model", help="The purchase model: bgnbd or pareto_nbd.")
@@ -417,16 +327,8 @@ def predict_command(
     with progress_bar() as progress:
         monetary = spend_model is not None
         frame = _phase(progress, "summarising customers", lambda: source.summary_frame(monetary))
-        fit = _phase(progress, f"fitting {model.value}", lambda: FITS[model.value](frame))
-        spend = (
-            _phase(progress, "fitting gamma_gamma", lambda: fit_gamma_gamma(frame))
-            if monetary
-            else None
-        )
-        result = _phase(
-            progress,
-            "predicting",
-            lambda: predict(fit, frame, horizon, spend, discount_rate, margin, time_unit.value),
+        result, fit, spend = predictions(
+            frame, model, horizon, spend_model, discount_rate, margin, time_unit, progress
         )
     for name, fitted in (("purchase", fit), ("spend", spend)):
         if fitted is not None and not fitted.converged:

@@ -38,7 +38,10 @@ def wave_command(
         bool, typer.Option("--lag", help="Show how many weeks MQL entries lead bookings.")
     ] = False,
     max_lag: Annotated[
-        int, typer.Option("--max-lag", min=0, help="The longest lag tried, in weeks.")
+        int,
+        typer.Option(
+            "--max-lag", min=0, max=520, help="The longest lag tried, in weeks (up to 520)."
+        ),
     ] = 26,
     show_collisions: Annotated[
         bool,

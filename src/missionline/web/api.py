@@ -14,6 +14,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, get_args, get_type_hints
 
 import pandas as pd
@@ -24,12 +25,14 @@ from missionline.cli import (
     alignment,
     attribution,
     cascade,
+    cascade_payloads,
     clv,
     customers,
     experiments,
     lifecycle,
 )
 from missionline.cli.flow import leakage_command, leakage_frame, velocity_command, velocity_frame
+from missionline.cli.initiatives import initiatives_command
 from missionline.cli.metrics import funnel, funnel_frame, verify, verify_frames, verify_payload
 from missionline.cli.options import parse_as_of
 from missionline.cli.output import records
@@ -39,6 +42,7 @@ from missionline.cli.sla import sla_command, sla_frame
 from missionline.cli.wave import wave_command, wave_frames, wave_payload
 from missionline.customers import segment_priorities, top_customers
 from missionline.errors import MissionlineError
+from missionline.models.initiatives import initiative_register
 from missionline.web import csrf
 from missionline.web.auth import Principal
 from missionline.web.state import api_role, app_state
@@ -84,6 +88,12 @@ def _segments(ws: Workspace, as_of: str | None) -> dict[str, Any]:
         "sensitivity": records(result.sensitivity),
         "findings": [finding.to_dict() for finding in result.findings],
     }
+
+
+def _initiatives(ws: Workspace, model: StrEnum, as_of: str | None) -> list[dict[str, Any]]:
+    """What ``initiatives --format json`` prints (the lists stay JSON arrays)."""
+    moment = parse_as_of(as_of)
+    return records(initiative_register(ws.tables(), ws.schema, ws.plan, model.value, moment))
 
 
 COMMANDS = (
@@ -136,6 +146,12 @@ COMMANDS = (
         ),
     ),
     ApiCommand(
+        "clv predict",
+        clv.predict_command,
+        clv.predict_payload,
+        local_only=("summary", "transactions", "customer_col", "date_col", "amount_col", "out"),
+    ),
+    ApiCommand(
         "experiment analyze",
         experiments.analyze_command,
         experiments.analyze_payload,
@@ -162,22 +178,22 @@ COMMANDS = (
         ),
     ),
     ApiCommand("survey", alignment.survey, alignment.survey_payload),
-    ApiCommand("cascade", cascade.cascade_command, cascade.cascade_payload),
-    ApiCommand("cascade check", cascade.check_command, cascade.check_payload),
+    ApiCommand("cascade", cascade.cascade_command, cascade_payloads.cascade_payload),
+    ApiCommand("cascade check", cascade.check_command, cascade_payloads.check_payload),
     ApiCommand(
         "pacing",
         cascade.pacing_command,
-        cascade.pacing_payload,
+        cascade_payloads.pacing_payload,
         limits=(("draws", 100_000),),
     ),
     ApiCommand(
         "scenario",
         cascade.scenario_command,
-        cascade.scenario_payload,
+        cascade_payloads.scenario_payload,
         local_only=("save",),
         cached=False,  # the plan's scenarios are read from the plan file
     ),
-    ApiCommand("capacity", cascade.capacity_command, cascade.capacity_payload),
+    ApiCommand("capacity", cascade.capacity_command, cascade_payloads.capacity_payload),
     ApiCommand(
         "customers top",
         customers.top_command,
@@ -189,6 +205,7 @@ COMMANDS = (
         limits=(("n", 10_000), ("horizon_years", 50)),
     ),
     ApiCommand("segments", customers.segments_command, lambda ws, as_of: _segments(ws, as_of)),
+    ApiCommand("initiatives", initiatives_command, _initiatives),
 )
 
 

@@ -1,5 +1,8 @@
 """Metric results cached per workspace, view and data version; an import empties the cache.
 
+Dashboard pages cache each section on its own (per filters), so a section two pages show is
+computed once, and a slow section never makes the others of its page compute again.
+
 The data version is the pool's (see :mod:`missionline.web.pool`): it moves only once an
 import has committed, so a result is never stored under a version older than its data.
 Concurrent requests for the same key compute it once; the others wait for the result.
@@ -37,6 +40,13 @@ class Cache:
             self._items.move_to_end(key)
             return True, self._items[key]
         return False, None
+
+    def peek(self, version: Version, key: Hashable) -> tuple[bool, Any]:
+        """(found, value) for ``key`` at ``version``, without computing anything."""
+        with self._lock:
+            found, value = self._lookup(version, key)
+            self.hits += found
+            return found, value
 
     def get(self, version: Version, key: Hashable, compute: Callable[[], T]) -> T:
         """The value for ``key`` at ``version``, computing it (once) when missing.

@@ -125,9 +125,11 @@ def apply_filters(tables: dict[str, ir.Table], plan: Plan, filters: Filters) -> 
 
 
 def filtered(ws: Workspace, filters: Filters) -> Workspace:
-    """A view of ``ws`` whose tables (and so every metric) honour ``filters``."""
-    if not filters.active():
-        return ws
+    """A new view of ``ws`` whose tables (and so every metric) honour ``filters``.
+
+    New even without filters: what a report builder memoises per workspace object lives only
+    as long as the view, so it cannot outlive the snapshot the view reads (see web/pages.py).
+    """
     return FilteredWorkspace(ws, filters)
 
 

@@ -4,8 +4,10 @@ They are server-rendered from the report's sections.
 
 Each section is the HTML report's own builder (:mod:`missionline.report`) run on the
 workspace narrowed by the page's filters, so a page shows the same numbers, charts and
-readings as ``missionline report`` and the CLI. Sections are cached per filter and data
-version (see :mod:`missionline.web.cache`).
+readings as ``missionline report`` and the CLI. Each section is cached on its own per filters
+and data version (see :mod:`missionline.web.cache`): the alignment index computed for the
+Overview is the Alignment page's too, and a page whose other sections are cached computes only
+the missing ones, all in one snapshot.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -44,6 +47,7 @@ from missionline.report.wave_section import wave_section
 from missionline.web import csrf
 from missionline.web.auth import Principal
 from missionline.web.filters import Filters, filtered
+from missionline.web.scenarios import scenarios_section
 from missionline.web.state import AppState, app_state, page_role
 from missionline.web.store import INVITE_DAYS
 from missionline.web.survey import invite_path, new_invite
@@ -103,6 +107,7 @@ PAGES: dict[str, tuple[tuple[str, str, Builder], ...]] = {
         ("linkage", "Linkage to the mission", linkage_section),
         ("cascade", "Cascade", cascade_section),
         ("pacing", "Pacing", pacing_section),
+        ("scenarios", "Scenarios", scenarios_section),
         ("capacity", "Capacity", capacity_section),
     ),
     "customers": (
@@ -124,19 +129,37 @@ PAGES: dict[str, tuple[tuple[str, str, Builder], ...]] = {
 }
 
 
-def panels(ws: Workspace, page: str, filters: Filters) -> list[Panel]:
-    """The page's sections for these filters (a section the data cannot support says why)."""
-    view = filtered(ws, filters)
-    out = []
-    for section_id, title, build in PAGES[page]:
-        try:
-            section = build(view)
-        except MissionlineError as exc:
-            out.append(Panel(section_id, title, None, exc.message))
-            continue
-        note = "" if section is not None else "No data for this view."
-        out.append(Panel(section_id, title, section, note))
-    return out
+def panel(view: Workspace, section_id: str, title: str, build: Builder) -> Panel:
+    """One section for the view (a section the data cannot support says why)."""
+    try:
+        section = build(view)
+    except MissionlineError as exc:
+        return Panel(section_id, title, None, exc.message)
+    note = "" if section is not None else "No data for this view."
+    return Panel(section_id, title, section, note)
+
+
+def panels(state: AppState, page: str, filters: Filters) -> list[Panel]:
+    """The page's sections for these filters, each from the cache or computed now.
+
+    The missing ones are computed in one snapshot, opened before any of them is claimed, so
+    whoever computes a section already holds a connection: requests waiting for it (holding
+    theirs) cannot leave it without one (see :meth:`missionline.web.cache.Cache.get`).
+    """
+    version = state.pool.version  # read before the snapshot starts, as AppState.read does
+    entries = PAGES[page]
+    keys = [("section", section_id, filters.key()) for section_id, _, _ in entries]
+    found = [state.cache.peek(version, key) for key in keys]
+    if all(hit for hit, _ in found):
+        return [value for _, value in found]
+    with state.pool.snapshot() as ws:
+        # one view for the page: what a report builder memoises per workspace (the cascade's
+        # pacing) is shared by this page's sections, and dies with the snapshot
+        view = filtered(ws, filters)
+        return [
+            state.cache.get(version, key, partial(panel, view, *entry))
+            for key, entry in zip(keys, entries, strict=True)
+        ]
 
 
 def filter_choices(state: AppState) -> dict[str, list[tuple[str, str]]]:
@@ -205,28 +228,28 @@ def dashboard(
     principal: Principal,
     page: str,
     key: tuple[object, ...] = (),
-    context: Callable[[AppState, Workspace], dict[str, Any]] | None = None,
+    context: Callable[[AppState], dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     """A dashboard page: the filter bar and the page's sections (``extra``: per response).
 
-    The page's content is rendered once per filters, data version and ``key`` (in one
-    snapshot), and cached as HTML; each response adds its own CSP nonce to the chart scripts.
+    The page's content is rendered once per filters, data version and ``key`` from the cached
+    sections, and cached as HTML; each response adds its own CSP nonce to the chart scripts.
     """
     state = app_state(request)
     filters = Filters.parse(request.query_params)
 
-    def content(ws: Workspace) -> str:
-        extra = context(state, ws) if context else {}
+    def content() -> str:
+        extra = context(state) if context else {}
         template = state.templates.get_template(f"{page}.html.j2")
         return template.render(
-            panels=panels(ws, page, filters),
+            panels=panels(state, page, filters),
             filters=filters,
             max_rows=state.settings.max_table_rows,
             **extra,
         )
 
-    html = state.read(("page", page, filters.key(), *key), content)
+    html = state.cache.get(state.pool.version, ("page", page, filters.key(), *key), content)
     choices = filter_choices(state)
     return render(
         request,
@@ -305,9 +328,9 @@ def plan(request: Request, principal: Principal = viewer) -> HTMLResponse:
     state = app_state(request)
     modified = (state.pool.folder / PLAN_FILE).stat().st_mtime_ns
 
-    def context(state: AppState, ws: Workspace) -> dict[str, Any]:
+    def context(state: AppState) -> dict[str, Any]:
         # plan check reads the file as it is now, so the cache key carries its mtime
-        findings = checked_plan(state.pool.folder, ws.db.url).as_json()
+        findings = checked_plan(state.pool.folder, state.pool.url).as_json()
         return {"plan": state.pool.plan, "findings": findings}
 
     return dashboard(request, principal, "plan", (modified,), context)
