@@ -17,6 +17,7 @@ from missionline.report.section import Section
 from missionline.web import pages
 from missionline.web.scenarios import scenarios_section
 from missionline.web.store import open_store
+from missionline.web.warm import keep_warm
 from missionline.workspace import Workspace
 from test_web_support import CHEAP, PASSWORD, USERS, client_as, web_app
 
@@ -131,3 +132,28 @@ def test_a_plan_without_scenarios_says_how_to_save_one(demo: Path) -> None:
         bare = Workspace(ws.folder, ws.plan.model_copy(update={"scenarios": []}), ws.db)
         with pytest.raises(MissionlineError, match="scenario --set CHANGE"):
             scenarios_section(bare)
+
+
+def test_served_pages_are_computed_before_the_first_visit_and_after_imports(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_warm computes every page's sections in the background, again after an import."""
+    calls: list[str] = []
+    patch_pages(monkeypatch, lambda sid: counted(calls, sid))
+    monkeypatch.setattr(pages, "PAGES", {k: pages.PAGES[k] for k in ("overview", "alignment")})
+    app = web_app(demo)
+    state = app.state.missionline
+    try:
+        keep_warm(state).join(timeout=60)
+        assert sorted(calls) == ["alignment", "mission", "survey"]
+        client = client_as(app, "viewer")
+        assert client.get("/").status_code == 200 and client.get("/alignment").status_code == 200
+        assert len(calls) == 3  # the visits found everything computed
+        with state.pool.importing() as ws:
+            ws.export(tmp_path / "again")
+            ws.import_files([tmp_path / "again"])
+        assert state.after_import is not None
+        state.after_import().join(timeout=60)
+        assert sorted(calls) == sorted(["alignment", "mission", "survey"] * 2)
+    finally:
+        state.pool.close()

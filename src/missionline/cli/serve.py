@@ -46,13 +46,16 @@ def serve(
 
         from missionline.web.app import create_app
         from missionline.web.state import Settings
+        from missionline.web.warm import keep_warm
     except ImportError as exc:
         raise MissionlineError(
             f"the web app needs the web extra ({exc.name} is missing): "
             "pip install 'missionline[web]'"
         ) from None
     settings = Settings(
-        secure_cookies=secure_cookies, upload_limit_mb=upload_limit, session_hours=session_hours
+        secure_cookies=secure_cookies,
+        upload_limit_mb=upload_limit,
+        session_hours=session_hours,
     )
     app = create_app(workspace, db, settings)
     with app.state.missionline.pool.store() as store:
@@ -62,6 +65,7 @@ def serve(
                 f"no users yet: add one first with 'missionline user add -w {workspace} NAME "
                 "--role admin'"
             )
+    keep_warm(app.state.missionline)  # the first visitor should not wait for the dashboards
     console.print(f"missionline serving {workspace} on http://{host}:{port}", highlight=False)
     try:
         uvicorn.run(app, host=host, port=port, root_path=root_path, log_level="info")

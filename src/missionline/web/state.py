@@ -57,6 +57,7 @@ class AppState:
         self._callers: dict[tuple[str, str], Principal] = {}
         self._callers_generation = -1
         self._callers_lock = threading.Lock()
+        self.after_import: Callable[[], object] | None = None  # set when pages are warmed
 
     def read(self, key: Hashable, compute: Callable[[Workspace], T]) -> T:
         """``compute(ws)`` for ``key`` at the current data version, cached.

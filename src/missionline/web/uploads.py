@@ -157,9 +157,12 @@ def import_uploads(
         paths, map_path = _store(uploads, mapping, folder, state)
         with state.pool.importing() as ws:
             try:
-                return ws.import_files(paths, map_path, replace_)
+                report = ws.import_files(paths, map_path, replace_)
             except MissionlineError as exc:
                 raise _shown(exc, folder, mapping_name) from None
+    if state.after_import is not None:
+        state.after_import()
+    return report
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:
