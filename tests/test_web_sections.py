@@ -144,7 +144,9 @@ def test_served_pages_are_computed_before_the_first_visit_and_after_imports(
     app = web_app(demo)
     state = app.state.missionline
     try:
-        keep_warm(state).join(timeout=60)
+        warmer = keep_warm(state)
+        assert warmer.thread is not None
+        warmer.thread.join(timeout=60)
         assert sorted(calls) == ["alignment", "mission", "survey"]
         client = client_as(app, "viewer")
         assert client.get("/").status_code == 200 and client.get("/alignment").status_code == 200
@@ -156,4 +158,5 @@ def test_served_pages_are_computed_before_the_first_visit_and_after_imports(
         state.after_import().join(timeout=60)
         assert sorted(calls) == sorted(["alignment", "mission", "survey"] * 2)
     finally:
+        warmer.stop()
         state.pool.close()

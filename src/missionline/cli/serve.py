@@ -65,11 +65,12 @@ def serve(
                 f"no users yet: add one first with 'missionline user add -w {workspace} NAME "
                 "--role admin'"
             )
-    keep_warm(app.state.missionline)  # the first visitor should not wait for the dashboards
+    warmer = keep_warm(app.state.missionline)  # the first visitor should not wait for them
     console.print(f"missionline serving {workspace} on http://{host}:{port}", highlight=False)
     try:
         uvicorn.run(app, host=host, port=port, root_path=root_path, log_level="info")
     finally:
+        warmer.stop()
         app.state.missionline.pool.close()
 
 

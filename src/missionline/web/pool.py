@@ -99,6 +99,12 @@ class WorkspacePool:
             finally:
                 self.version = data_version(self.importer)  # after the load committed
 
+    def interrupt(self) -> None:
+        """Cancel the queries running on the read connections (DuckDB's; at shutdown)."""
+        for ws in list(self._opened):
+            if ws.db.is_duckdb:
+                ws.db.backend.con.interrupt()
+
     def close(self) -> None:
         """Close every connection."""
         for ws in [*self._opened, self._writer, self.importer]:

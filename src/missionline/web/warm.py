@@ -19,22 +19,41 @@ from missionline.web.state import AppState
 log = logging.getLogger(__name__)
 
 
-def warm(state: AppState) -> threading.Thread:
-    """Start computing every page's unfiltered sections in a daemon thread; return it."""
+class Warmer:
+    """Computes every page's unfiltered sections in a background thread, on demand."""
 
-    def work() -> None:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> threading.Thread:
+        """Start computing the pages (again) in a daemon thread; return it."""
+        self.thread = threading.Thread(target=self._work, name="missionline-warm", daemon=True)
+        self.thread.start()
+        return self.thread
+
+    def _work(self) -> None:
         for page in pages.PAGES:
+            if self._stopping.is_set():
+                return
             try:
-                pages.panels(state, page, Filters())
+                pages.panels(self.state, page, Filters())
             except Exception:  # a broken section must not stop the server; a visit shows it
-                log.exception("computing the %s page in advance failed", page)
+                if not self._stopping.is_set():
+                    log.exception("computing the %s page in advance failed", page)
 
-    thread = threading.Thread(target=work, name="missionline-warm", daemon=True)
-    thread.start()
-    return thread
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop computing: cancel the running query and wait for the thread to end."""
+        self._stopping.set()
+        self.state.pool.interrupt()
+        if self.thread is not None:
+            self.thread.join(timeout)
 
 
-def keep_warm(state: AppState) -> threading.Thread:
-    """Warm the pages now and again after every import; return the thread warming them now."""
-    state.after_import = lambda: warm(state)
-    return warm(state)
+def keep_warm(state: AppState) -> Warmer:
+    """Compute the pages now and again after every import; ``stop()`` it before closing."""
+    warmer = Warmer(state)
+    state.after_import = warmer.start
+    warmer.start()
+    return warmer
