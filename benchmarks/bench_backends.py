@@ -15,6 +15,7 @@ the reason instead of timings.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -30,10 +31,9 @@ import numpy as np
 from benchmarks.bench_suite import METRICS
 from benchmarks.common import best_of, data_dir
 from benchmarks.prepare import ensure
-from missionline.data.database import Database
 from missionline.errors import MissionlineError
-from missionline.plan.loader import load_plan
-from missionline.workspace import PLAN_FILE, Workspace
+from missionline.workspace import Workspace
+from missionline.workspace_settings import SETTINGS_FILE
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 
@@ -58,11 +58,11 @@ def postgres_url() -> Iterator[str]:
 
 
 def _open(folder: Path, url: str, percentiles: str | None = None) -> Workspace:
-    """Open the demo-plan workspace in ``folder`` on ``url``."""
-    db = Database(url, folder=folder, percentiles=percentiles)
-    workspace = Workspace(folder, load_plan(folder / PLAN_FILE), db)
-    db.ensure_schema(workspace.schema)
-    return workspace
+    """Open the demo-plan workspace in ``folder`` on ``url``, as ``--db`` does (the memory limit
+    from $MISSIONLINE_MEMORY_LIMIT sizes Spark's driver), with the given percentiles."""
+    settings = {"percentiles": percentiles} if percentiles else {}
+    (folder / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
+    return Workspace.open(folder, url)
 
 
 def _same_funnel(engine: Workspace, duckdb: Workspace) -> None:
