@@ -18,11 +18,8 @@ from typer.testing import CliRunner
 from missionline.cli.customers import register_customer_commands
 from missionline.cli.main import app as cli_app
 from missionline.cli.main import main
-from missionline.demo.generator import generate_company, write_company
 from missionline.web.api import COMMANDS, cli_options
-from missionline.web.store import open_store
-from missionline.workspace import Workspace
-from test_web_support import CHEAP, PASSWORD, USERS, client_as, csrf_token, web_app
+from test_web_support import USERS, client_as, csrf_token, demo_workspace, web_app
 
 from conftest import write
 
@@ -95,14 +92,7 @@ NOT_METRICS = {
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo company (400 leads) with a user of every role and a token for each."""
-    folder = tmp_path_factory.mktemp("api")
-    write_company(generate_company(leads=400, seed=3), folder / "data")
-    with Workspace.init(folder / "ws", "demo") as ws:
-        ws.import_files([folder / "data"])
-        store = open_store(ws.db)
-        for role, name in USERS.items():
-            store.add_user(name, role, CHEAP.hash(PASSWORD))
-    return folder / "ws"
+    return demo_workspace(tmp_path_factory.mktemp("api"), seed=3)
 
 
 @pytest.fixture(scope="module")

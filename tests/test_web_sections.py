@@ -11,28 +11,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from missionline.cli.main import main
-from missionline.demo.generator import generate_company, write_company
 from missionline.errors import MissionlineError
 from missionline.report.section import Section
 from missionline.web import pages
 from missionline.web.scenarios import scenarios_section
-from missionline.web.store import open_store
 from missionline.web.warm import keep_warm
 from missionline.workspace import Workspace
-from test_web_support import CHEAP, PASSWORD, USERS, client_as, web_app
+from test_web_support import client_as, demo_workspace, web_app
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo company (400 leads; its plan saves two scenarios), with a user per role."""
-    folder = tmp_path_factory.mktemp("sections")
-    write_company(generate_company(leads=400, seed=5), folder / "data")
-    with Workspace.init(folder / "ws", "demo") as ws:
-        ws.import_files([folder / "data"])
-        store = open_store(ws.db)
-        for role, name in USERS.items():
-            store.add_user(name, role, CHEAP.hash(PASSWORD))
-    return folder / "ws"
+    return demo_workspace(tmp_path_factory.mktemp("sections"), seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from missionline.demo.generator import generate_company, write_company
 from missionline.web.app import create_app
 from missionline.web.state import Settings
 from missionline.web.store import open_store
@@ -24,13 +25,27 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def add_users(ws: Workspace) -> None:
+    """Give the workspace one user per role, all with ``PASSWORD``."""
+    store = open_store(ws.db)
+    for role, name in USERS.items():
+        store.add_user(name, role, CHEAP.hash(PASSWORD))
+
+
 def fixture_workspace(folder: Path) -> Path:
     """A starter workspace holding the small fixture company and one user per role."""
     with Workspace.init(folder / "ws") as ws:
         load_fixture(ws, folder / "files")
-        store = open_store(ws.db)
-        for role, name in USERS.items():
-            store.add_user(name, role, CHEAP.hash(PASSWORD))
+        add_users(ws)
+    return folder / "ws"
+
+
+def demo_workspace(folder: Path, seed: int) -> Path:
+    """A small demo company (400 leads) with the demo plan and one user per role."""
+    write_company(generate_company(leads=400, seed=seed), folder / "data")
+    with Workspace.init(folder / "ws", "demo") as ws:
+        ws.import_files([folder / "data"])
+        add_users(ws)
     return folder / "ws"
 
 
