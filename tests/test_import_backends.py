@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from backends import PostgresServer, new_workspace, open_workspace
+from missionline.alignment.survey import instrument, record_response
+from missionline.cli.main import main
 from missionline.data.database import Database, resolve_percentiles
 from missionline.data.schema import LOAD_ORDER
 from missionline.data.write_spark import FolderStore, _spark_memory
 from missionline.errors import DataValidationError, WorkspaceError
-from missionline.alignment.survey import instrument, record_response
-from missionline.cli.main import main
 from missionline.workspace import Workspace
 
 from conftest import load_fixture, table_rows, write

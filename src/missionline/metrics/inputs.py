@@ -46,6 +46,7 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
+from missionline.metrics.batch import one_query
 from missionline.metrics.periods import period_start
 from missionline.metrics.pipeline import (
     AsOf,
@@ -131,7 +132,7 @@ def _check_dimensions(by: Sequence[str]) -> list[str]:
 
 def _spend_aggregate(
     tables: dict[str, ir.Table], plan: Plan, group: list[str], period: str | None
-) -> pd.DataFrame:
+) -> ir.Table:
     """Spend per group (and period of ``period_start``)."""
     spend = tables["spend"]
     maps = _initiative_maps(plan)
@@ -148,12 +149,12 @@ def _spend_aggregate(
     rows = spend.select(_amount=spend.amount, **values)
     keys = list(values)
     metrics = {"spend": rows._amount.sum()}
-    return (rows.group_by(keys).agg(**metrics) if keys else rows.aggregate(**metrics)).to_pandas()
+    return rows.group_by(keys).agg(**metrics) if keys else rows.aggregate(**metrics)
 
 
 def _touch_aggregate(
     tables: dict[str, ir.Table], plan: Plan, group: list[str], period: str | None
-) -> pd.DataFrame:
+) -> ir.Table:
     """Marketing touches and sales activities per group of the touched record (and period)."""
     touches, people, accounts = tables["touches"], tables["people"], tables["accounts"]
     persons = people.select(
@@ -187,7 +188,7 @@ def _touch_aggregate(
         "touches": count_true(rows._function == "marketing"),
         "sales_activities": count_true(rows._function == "sales"),
     }
-    return (rows.group_by(keys).agg(**metrics) if keys else rows.aggregate(**metrics)).to_pandas()
+    return rows.group_by(keys).agg(**metrics) if keys else rows.aggregate(**metrics)
 
 
 def _entry_aggregate(
@@ -196,8 +197,9 @@ def _entry_aggregate(
     plan: Plan,
     group: list[str],
     period: str | None,
-) -> pd.DataFrame:
-    """Records entering each main-path stage, per group (and period of entry)."""
+) -> list[ir.Table]:
+    """Records entering each main-path stage, per group (and period of entry): a part per
+    stage."""
     dims = [resolve_dimension(name, schema, plan) for name in group]
     records = Records(tables)
     events = tables["stage_events"]
@@ -213,9 +215,7 @@ def _entry_aggregate(
         parts.append(
             entries.group_by(keys).agg(**metrics) if keys else entries.aggregate(**metrics)
         )
-    if not parts:
-        return pd.DataFrame(columns=[*keys, "stage", "entries"])
-    return ibis.union(*parts).to_pandas()
+    return parts
 
 
 def inputs(
@@ -229,9 +229,12 @@ def inputs(
     check_period(period)
     group = _check_dimensions(by)
     keys = group + (["period"] if period else [])
-    spend = _spend_aggregate(tables, plan, group, period)
-    touches = _touch_aggregate(tables, plan, group, period)
-    entries = _entry_aggregate(tables, schema, plan, group, period)
+    spend, touches, entries = one_query(
+        [_spend_aggregate(tables, plan, group, period)],
+        [_touch_aggregate(tables, plan, group, period)],
+        _entry_aggregate(tables, schema, plan, group, period),
+    )
+    entries = entries.reindex(columns=[*keys, "stage", "entries"])
     stages = [s.id for s in plan.lifecycle.path()]
     for frame in (spend, touches, entries):
         if "period" in frame:

@@ -38,6 +38,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from missionline.data.schema import Table
+from missionline.metrics.batch import one_query
+from missionline.metrics.exits import exit_ids, with_reason
 from missionline.metrics.periods import period_start
 from missionline.metrics.portable import count_true, labelled, quantile
 from missionline.metrics.records import Dimension, Records
@@ -45,24 +47,18 @@ from missionline.metrics.stays import (
     AsOf,
     aggregate,
     as_of_scope,
-    candidates,
     days_between,
     dimensions,
     fill,
-    first_entries,
     group_columns,
     needs_owner,
-    next_moves,
-    number,
     pipeline,
     resolve_as_of,
     sort_key,
+    stays_in,
     until,
 )
-from missionline.metrics.velocity import (
-    stalled_counts,
-    thresholds_for,
-)
+from missionline.metrics.velocity import given_thresholds, stalled_part
 from missionline.plan.models import Plan, Stage
 
 EXIT_KINDS = ("disqualified", "lost", "recycled")
@@ -94,17 +90,15 @@ def reentry_targets(plan: Plan, stage: Stage, exit_stage: Stage) -> list[str]:
     return [s.id for s in path if s.record_type == stage.record_type]
 
 
-def _leaks(tables: dict[str, ir.Table], plan: Plan, stage: Stage, owner: bool) -> ir.Table:
-    """First entries into ``stage`` with the next move, its exit kind (``_kind``, null when the
-    record advanced or is still open) and the first re-entry after a recycle (``back_at``)."""
-    events, records = tables["stage_events"], Records(tables)
-    moved = next_moves(
-        first_entries(events, stage, owner), candidates(events, records, plan, stage)
-    )
+def _leaks(tables: dict[str, ir.Table], plan: Plan, stage: Stage, stays: ir.Table) -> ir.Table:
+    """The stays in ``stage`` (with ``exit_stage``) with the exit kind of a first move into an
+    exit (``_kind``: null when the record advanced or is still open) and the first re-entry
+    after a recycle (``back_at``)."""
+    events = tables["stage_events"]
     exits = [s for s in plan.lifecycle.stages if s.exit and s.record_type == stage.record_type]
     kinds = {s.id: s.exit for s in exits}
-    kind = moved.next_stage.substitute(kinds) if kinds else ibis.null("string")
-    moved = moved.mutate(_kind=ibis.ifelse(moved.next_prio == 1, kind, ibis.null("string")))
+    kind = stays.exit_stage.substitute(kinds) if kinds else ibis.null("string")
+    moved = stays.mutate(_kind=kind)
     recycles = [s for s in exits if s.exit == "recycled"]
     if not recycles:
         return moved.mutate(back_at=ibis.null("timestamp"))
@@ -119,7 +113,7 @@ def _leaks(tables: dict[str, ir.Table], plan: Plan, stage: Stage, owner: bool) -
     # Join only the recycled rows, on equalities (a hash join); a left join whose condition
     # also filters the left side made DuckDB fall back to a nested-loop join.
     recycled = moved.filter(moved._kind == "recycled").select(
-        _mid=moved.record_id, _mat=moved.entered_at, _mstage=moved.next_stage, _mnext=moved.next_at
+        _mid=moved.record_id, _mat=moved.entered_at, _mstage=moved.exit_stage, _mnext=moved.next_at
     )
     found = recycled.join(
         backs,
@@ -129,8 +123,10 @@ def _leaks(tables: dict[str, ir.Table], plan: Plan, stage: Stage, owner: bool) -
             backs._rat > recycled._mnext,
         ],
     )
-    first = found.group_by(["_mid", "_mat"]).agg(back_at=found._rat.min())
-    joined = moved.left_join(first, [moved.record_id == first._mid, moved.entered_at == first._mat])
+    first_back = found.group_by(["_mid", "_mat"]).agg(back_at=found._rat.min())
+    joined = moved.left_join(
+        first_back, [moved.record_id == first_back._mid, moved.entered_at == first_back._mat]
+    )
     return joined.drop("_mid", "_mat")
 
 
@@ -138,13 +134,12 @@ def _attached(
     tables: dict[str, ir.Table],
     plan: Plan,
     stage: Stage,
+    stays: ir.Table,
     dims: Sequence[Dimension],
     period: str | None,
 ) -> ir.Table:
     """The stage's leak rows with dimensions and period attached."""
-    rows = Records(tables).attach(
-        _leaks(tables, plan, stage, needs_owner(dims)), stage.record_type, dims
-    )
+    rows = Records(tables).attach(_leaks(tables, plan, stage, stays), stage.record_type, dims)
     if period:
         rows = rows.mutate(period=period_start(rows.entered_at, period))
     return rows
@@ -163,31 +158,29 @@ def leakage(
     dims = dimensions(by, schema, plan)
     group = group_columns(dims, period)
     tables, moment = as_of_scope(tables, as_of)
-    parts = []
+    events = tables["stage_events"]
+    given = given_thresholds(plan, thresholds)
+    parts, counts = [], []
     for stage in pipeline(plan):
-        rows = _attached(tables, plan, stage, dims, period)
+        stays = stays_in(events, Records(tables), plan, stage, needs_owner(dims), exits=True)
+        rows = _attached(tables, plan, stage, stays, dims, period)
         back = days_between(rows.next_at, rows.back_at)
         metrics = {
             "stage": ibis.literal(stage.id),
             "records": rows.count(),
-            "advanced": count_true(rows.next_prio == 0),
+            "advanced": count_true(rows.main_at == rows.next_at),
             **{k: count_true(rows._kind == k) for k in EXIT_KINDS},
             "reentered": count_true(rows.back_at.notnull()),
             "reentry_median_days": quantile(back, 0.5),
             "reentry_p90_days": quantile(back, 0.9),
-            # the stage's p90 time in stage: the default stall threshold, when ungrouped
-            "_p90": quantile(days_between(rows.entered_at, rows.next_at), 0.9),
         }
         parts.append(aggregate(rows, group, **metrics))
-    raw = ibis.union(*parts).to_pandas() if parts else pd.DataFrame(columns=["stage", *group])
-    measured = (
-        None
-        if group
-        else {str(k): number(v) for k, v in zip(raw["stage"], raw["_p90"], strict=True)}
-    )
-    limits = thresholds_for(tables, plan, thresholds, measured)
-    counts = stalled_counts(tables, plan, dims, period, limits, moment)
-    return labelled(_shape(raw, counts, [s.id for s in pipeline(plan)], group), tables)
+        if moment is not None:
+            counts.append(stalled_part(tables, stays, stage, dims, period, given, moment))
+    raw, found = one_query(parts, counts)
+    raw = raw.reindex(columns=["stage", *COUNTS[:-3], *COUNTS[-1:], *COLUMNS[-2:], *group])
+    found = found.reindex(columns=["stage", "stalled", *group])
+    return labelled(_shape(raw, found, [s.id for s in pipeline(plan)], group), tables)
 
 
 def _shape(
@@ -216,10 +209,14 @@ def reasons(
     dims = dimensions(by, schema, plan)
     group = group_columns(dims, period)
     tables = until(tables, resolve_as_of(tables, as_of) if as_of is not None else None)
+    events = tables["stage_events"]
     parts = []
     for stage in pipeline(plan):
-        rows = _attached(tables, plan, stage, dims, period)
+        stays = stays_in(events, Records(tables), plan, stage, needs_owner(dims), exits=True)
+        rows = _attached(tables, plan, stage, stays, dims, period)
+        ids = exit_ids(plan, stage.record_type)
         rows = rows.filter(rows._kind.notnull())
+        rows = with_reason(events, rows, "next_at", "exit_stage", ids, "next_reason")
         rows = rows.mutate(
             exit=rows._kind, reason=rows.next_reason.fill_null(ibis.literal(UNSPECIFIED))
         )

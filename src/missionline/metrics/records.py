@@ -112,17 +112,20 @@ class Records:
                 _k=self.tables[table][key], _v=self.tables[table][dim.column]
             )
             if target == record_type:
-                pairs = entries.select(_from=entries.record_id, _to=entries.record_id).distinct()
+                # the record's own row: a key is unique in its table (the import ensures it),
+                # so one join, without first listing the distinct records of ``entries``
+                entries = entries.left_join(values, entries.record_id == values._k).drop("_k")
             else:
                 link = self.link(record_type, target, many=False)
                 if link is None:
                     entries = entries.mutate(**{dim.name: ibis.null(values._v.type())})
                     continue
                 pairs = link.select(_from=link.from_id, _to=link.to_id)
-            joined = pairs.join(values, pairs._to == values._k)
-            # one value per record (min, not first: PostgreSQL has no first() aggregate)
-            mapped = joined.group_by("_from").agg(_v=joined._v.min())
-            entries = entries.left_join(mapped, entries.record_id == mapped._from).drop("_from")
+                joined = pairs.join(values, pairs._to == values._k)
+                # one value per record (min, not first: PostgreSQL has no first() aggregate)
+                mapped = joined.group_by("_from").agg(_v=joined._v.min())
+                entries = entries.left_join(mapped, entries.record_id == mapped._from)
+                entries = entries.drop("_from")
             if dim.values is not None:
                 entries = entries.mutate(
                     _v=entries._v.substitute(dict(dim.values), else_=ibis.null("string"))

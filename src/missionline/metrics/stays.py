@@ -16,6 +16,7 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
+from missionline.metrics.exits import earliest_per_exit, exit_ids, first_exit_stage
 from missionline.metrics.portable import seconds_between
 from missionline.metrics.records import Dimension, Records, resolve_dimension
 from missionline.plan.models import Plan, Stage
@@ -93,7 +94,7 @@ def candidates(
     start, won = path.index(stage), path.index(won_stage(plan))
     later = path[start + 1 : won + 1]
     own = [s.id for s in later if s.record_type == stage.record_type]
-    exits = [s.id for s in plan.lifecycle.stages if s.exit and s.record_type == stage.record_type]
+    exits = exit_ids(plan, stage.record_type)
     before = [s.id for s in path[:start] if s.record_type == stage.record_type] if earlier else []
     parts = []
 
@@ -124,35 +125,72 @@ def candidates(
     return ibis.union(*parts)
 
 
-def next_moves(entries: ir.Table, moves: ir.Table) -> ir.Table:
-    """Add ``next_at``, ``next_stage``, ``next_prio`` and ``next_reason``: the first move at or
-    after each entry, a main-path move before an exit at the same instant, then exits by stage
-    id and reason."""
+def stays_in(
+    events: ir.Table, records: Records, plan: Plan, stage: Stage, owner: bool, exits: bool = False
+) -> ir.Table:
+    """One row per record that entered ``stage``: its first entry ``entered_at`` and latest
+    entry ``latest_at`` (with ``owner_id`` and ``latest_owner_id`` when ``owner``), the first
+    move at or after the first entry ``next_at`` (null when none) and ``days`` to it, the first
+    main-path move ``main_at``, and ``still_in``: no move at or after the latest entry and no
+    return to an earlier stage strictly after it (the definitions are in :mod:`.velocity`).
+    With ``exits``, ``exit_stage``: the exit stage of a first move into an exit (a main-path
+    move at the same instant wins; two exits at that instant go by stage id), else null.
+
+    One join of the entries with their moves and one aggregate (minima and maxima) serve both
+    the stays and the records still in the stage: a window sort over the join, or a second
+    pass for the latest entries, cost twice as much.
+    """
+    rows = events.filter(events.stage == stage.id)
+    firsts: dict[str, ir.Value] = {
+        "entered_at": rows.entered_at.min(),
+        "latest_at": rows.entered_at.max(),
+    }
+    if owner:
+        firsts["owner_id"] = rows.owner_id.argmin(rows.entered_at)
+        firsts["latest_owner_id"] = rows.owner_id.argmax(rows.entered_at)
+    entries = rows.group_by("record_id").agg(**firsts)
+    moves = candidates(events, records, plan, stage, earlier=True)
     joined = entries.left_join(
         moves, [entries.record_id == moves._id, moves._at >= entries.entered_at]
     )
-    order = [joined._at, joined._prio, joined._stage, joined._reason]
-    rank = ibis.row_number().over(group_by=joined.record_id, order_by=order)
-    first = joined.mutate(_rank=rank).filter(lambda t: t._rank == 0)
-    return first.drop("_id", "_strict", "_rank").rename(
-        next_at="_at", next_stage="_stage", next_prio="_prio", next_reason="_reason"
+    forward = ~joined._strict  # null when the record has no move: no aggregate counts it
+    ends = exit_ids(plan, stage.record_type) if exits else []
+    moved = joined.group_by(list(entries.columns)).agg(
+        next_at=joined._at.min(where=forward),
+        main_at=joined._at.min(where=forward & (joined._prio == 0)),
+        _last=joined._at.max(where=forward),
+        _back=joined._at.max(where=joined._strict),
+        **earliest_per_exit(joined._at, joined._stage, ends),
+    )
+    still = (moved._last.isnull() | (moved._last < moved.latest_at)) & (
+        moved._back.isnull() | (moved._back <= moved.latest_at)
+    )
+    extra = {}
+    if exits:
+        leaked = moved.main_at.isnull() | (moved.main_at > moved.next_at)
+        first = first_exit_stage(moved, moved.next_at, ends)
+        extra["exit_stage"] = ibis.ifelse(leaked, first, ibis.null("string"))
+    # a select, not a drop: Ibis shares a select that several parts read as one CTE
+    return moved.select(
+        *entries.columns,
+        "next_at",
+        "main_at",
+        days=days_between(moved.entered_at, moved.next_at),
+        still_in=still,
+        **extra,
     )
 
 
-def in_stage(events: ir.Table, records: Records, plan: Plan, stage: Stage) -> ir.Table:
-    """Records currently in ``stage``: ``record_id``, latest ``entered_at`` and its ``owner_id``."""
-    latest = first_entries(events, stage, owner=True, latest=True)
-    moves = candidates(events, records, plan, stage, earlier=True)
-    # Each record's last move of either kind, then an equi-join: far faster than an anti-join
-    # on an inequality.
-    last = moves.group_by("_id").agg(
-        _move=moves._at.max(where=~moves._strict), _back=moves._at.max(where=moves._strict)
-    )
-    joined = latest.left_join(last, latest.record_id == last._id)
-    stays = (joined._move.isnull() | (joined._move < joined.entered_at)) & (
-        joined._back.isnull() | (joined._back <= joined.entered_at)
-    )
-    return joined.filter(stays).select("record_id", "entered_at", "owner_id")
+def current(stays: ir.Table, as_of: datetime) -> ir.Table:
+    """The records of ``stays`` still in the stage: ``record_id``, the latest entry as
+    ``entered_at`` (and its ``owner_id`` when ``stays`` has owners) and ``days_in_stage`` at
+    ``as_of``."""
+    rows = stays.filter(stays.still_in)
+    columns: dict[str, ir.Value] = {"record_id": rows.record_id, "entered_at": rows.latest_at}
+    if "latest_owner_id" in rows.columns:
+        columns["owner_id"] = rows.latest_owner_id
+    columns["days_in_stage"] = days_between(rows.latest_at, ibis.literal(as_of))
+    return rows.select(**columns)
 
 
 def dimensions(by: Sequence[str], schema: dict[str, Table], plan: Plan) -> list[Dimension]:

@@ -47,6 +47,7 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
+from missionline.metrics.batch import one_query
 from missionline.metrics.periods import period_start
 from missionline.metrics.portable import count_true, labelled, quantile
 from missionline.metrics.records import Dimension, Records
@@ -54,18 +55,17 @@ from missionline.metrics.stays import (
     AsOf,
     aggregate,
     as_of_scope,
-    candidates,
+    current,
     days_between,
     dimensions,
     fill,
     first_entries,
     group_columns,
-    in_stage,
     needs_owner,
-    next_moves,
     number,
     pipeline,
     sort_key,
+    stays_in,
     won_stage,
 )
 from missionline.plan.models import Plan, Stage
@@ -86,80 +86,57 @@ TO_WON_COLUMNS = ["from_stage", "stage", "records", "median_days", "p90_days", "
 JOURNEY_START = "journey_start"  # the from_stage label of the default start
 
 
-def _stays(tables: dict[str, ir.Table], plan: Plan, stage: Stage, owner: bool) -> ir.Table:
-    """First entries into ``stage`` with their next move and ``days`` (null when none)."""
-    events, records = tables["stage_events"], Records(tables)
-    moved = next_moves(
-        first_entries(events, stage, owner), candidates(events, records, plan, stage)
-    )
-    return moved.mutate(days=days_between(moved.entered_at, moved.next_at))
-
-
-def thresholds_for(
-    tables: dict[str, ir.Table],
-    plan: Plan,
-    given: dict[str, float] | None,
-    measured: dict[str, float | None] | None = None,
-) -> dict[str, float | None]:
-    """Each pipeline stage's stall threshold in days: the given one, else the stage's p90
-    (from ``measured``, the ungrouped p90 per stage, when the caller has it already)."""
+def given_thresholds(plan: Plan, given: dict[str, float] | None) -> dict[str, float]:
+    """The stall thresholds the caller set, checked to name pipeline stages."""
     stages = pipeline(plan)
-    given = dict(given or {})
-    unknown = sorted(set(given) - {s.id for s in stages})
+    unknown = sorted(set(given or {}) - {s.id for s in stages})
     if unknown:
         raise MissionlineError(
             f"no stall threshold can be set for {', '.join(unknown)}: use a pipeline stage "
             f"({', '.join(s.id for s in stages)})"
         )
-    out: dict[str, float | None] = {k: float(v) for k, v in given.items()}
-    if measured is not None:
-        return {s.id: out[s.id] if s.id in out else measured.get(s.id) for s in stages}
-    parts = [
-        _stays(tables, plan, s, False).aggregate(
-            stage=ibis.literal(s.id), p90=lambda t: quantile(t.days, 0.9)
-        )
-        for s in stages
-        if s.id not in given
-    ]
-    if parts:
-        for row in ibis.union(*parts).to_pandas().itertuples():
-            out[str(row.stage)] = number(row.p90)
-    return {s.id: out.get(s.id) for s in stages}
+    return {k: float(v) for k, v in (given or {}).items()}
 
 
-def _stalled_rows(
-    tables: dict[str, ir.Table], plan: Plan, stage: Stage, threshold: float, as_of: datetime
+def measured(stays: ir.Table, stage: Stage) -> ir.Table:
+    """The stage's p90 time in stage over all of ``stays``: one row, ``stage`` and
+    ``p90_days``."""
+    return stays.aggregate(stage=ibis.literal(stage.id), p90_days=quantile(stays.days, 0.9))
+
+
+def stalled_rows(
+    stays: ir.Table, stage: Stage, given: dict[str, float], as_of: datetime
 ) -> ir.Table:
-    """Records in ``stage`` longer than ``threshold`` days at ``as_of``."""
-    current = in_stage(tables["stage_events"], Records(tables), plan, stage)
-    current = current.mutate(days_in_stage=days_between(current.entered_at, ibis.literal(as_of)))
-    return current.filter(current.days_in_stage > threshold)
+    """The records of ``stays`` in the stage longer than its stall threshold at ``as_of``
+    (:func:`.stays.current`, with ``threshold_days``): the given one, else the stage's p90 time
+    in stage over all of ``stays``, so grouping never changes who is stalled."""
+    rows = current(stays, as_of)
+    if stage.id in given:
+        rows = rows.mutate(threshold_days=ibis.literal(given[stage.id], "float64"))
+    else:
+        # a one-row join, not a scalar subquery: Ibis compiles a scalar subquery that is also a
+        # named column elsewhere in the query with its alias, which is invalid SQL
+        limit = measured(stays, stage)
+        rows = rows.cross_join(limit.select(threshold_days=limit.p90_days))
+    return rows.filter(rows.days_in_stage > rows.threshold_days)
 
 
-def stalled_counts(
+def stalled_part(
     tables: dict[str, ir.Table],
-    plan: Plan,
+    stays: ir.Table,
+    stage: Stage,
     dims: Sequence[Dimension],
     period: str | None,
-    thresholds: dict[str, float | None],
-    as_of: datetime | None,
-) -> pd.DataFrame:
-    """Stalled records per stage and group (``tables`` already cut at ``as_of``)."""
+    given: dict[str, float],
+    as_of: datetime,
+) -> ir.Table:
+    """The stage's stalled records counted by the dimensions and period of their latest entry."""
+    rows = stalled_rows(stays, stage, given, as_of)
+    rows = Records(tables).attach(rows, stage.record_type, dims)
+    if period:
+        rows = rows.mutate(period=period_start(rows.entered_at, period))
     group = group_columns(dims, period)
-    parts = []
-    for stage in pipeline(plan):
-        limit = thresholds.get(stage.id)
-        if limit is None or as_of is None:
-            continue
-        rows = Records(tables).attach(
-            _stalled_rows(tables, plan, stage, limit, as_of), stage.record_type, dims
-        )
-        if period:
-            rows = rows.mutate(period=period_start(rows.entered_at, period))
-        parts.append(aggregate(rows, group, stage=ibis.literal(stage.id), stalled=rows.count()))
-    if not parts:
-        return pd.DataFrame(columns=["stage", "stalled", *group])
-    return ibis.union(*parts).to_pandas()
+    return aggregate(rows, group, stage=ibis.literal(stage.id), stalled=rows.count())
 
 
 def stalled(
@@ -171,30 +148,20 @@ def stalled(
 ) -> pd.DataFrame:
     """List the stalled records, a to-do list: longest in their stage first."""
     tables, moment = as_of_scope(tables, as_of)
-    limits = thresholds_for(tables, plan, thresholds)
+    given = given_thresholds(plan, thresholds)
+    if moment is None:  # no stage events: nobody is in a stage
+        return pd.DataFrame(columns=STALLED_COLUMNS)
     parts = []
     for stage in pipeline(plan):
-        limit = limits[stage.id]
-        if limit is None or moment is None:
-            continue
-        rows = _stalled_rows(tables, plan, stage, limit, moment)
-        parts.append(
-            rows.select(
-                stage=ibis.literal(stage.id),
-                record_id=rows.record_id,
-                entered_at=rows.entered_at,
-                days_in_stage=rows.days_in_stage,
-                owner_id=rows.owner_id,
-                threshold_days=ibis.literal(limit, "float64"),
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=STALLED_COLUMNS)
-    frame = ibis.union(*parts).to_pandas()
+        stays = stays_in(tables["stage_events"], Records(tables), plan, stage, owner=True)
+        rows = stalled_rows(stays, stage, given, moment)
+        parts.append(rows.mutate(stage=ibis.literal(stage.id)).select(*STALLED_COLUMNS))
+    (frame,) = one_query(parts)
+    frame = frame.reindex(columns=STALLED_COLUMNS)
     frame = frame.sort_values(
         ["days_in_stage", "stage", "record_id"], ascending=[False, True, True]
     )
-    return frame[STALLED_COLUMNS].reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
 
 def velocity(
@@ -210,28 +177,34 @@ def velocity(
     dims = dimensions(by, schema, plan)
     group = group_columns(dims, period)
     tables, moment = as_of_scope(tables, as_of)
-    parts = []
+    given = given_thresholds(plan, stalled_days)
+    parts, counts, p90s = [], [], []
     for stage in pipeline(plan):
-        stays = Records(tables).attach(
-            _stays(tables, plan, stage, needs_owner(dims)), stage.record_type, dims
-        )
+        stays = stays_in(tables["stage_events"], Records(tables), plan, stage, needs_owner(dims))
+        rows = Records(tables).attach(stays, stage.record_type, dims)
         if period:
-            stays = stays.mutate(period=period_start(stays.entered_at, period))
+            rows = rows.mutate(period=period_start(rows.entered_at, period))
         metrics = {
             "stage": ibis.literal(stage.id),
-            "records": stays.count(),
-            "exited": count_true(stays.next_at.notnull()),
-            "median_days": quantile(stays.days, 0.5),
-            "p90_days": quantile(stays.days, 0.9),
-            "mean_days": stays.days.mean(),
+            "records": rows.count(),
+            "exited": count_true(rows.next_at.notnull()),
+            "median_days": quantile(rows.days, 0.5),
+            "p90_days": quantile(rows.days, 0.9),
+            "mean_days": rows.days.mean(),
         }
-        parts.append(aggregate(stays, group, **metrics))
-    raw = ibis.union(*parts).to_pandas() if parts else pd.DataFrame(columns=["stage", *group])
-    measured = None if group else {str(r.stage): number(r.p90_days) for r in raw.itertuples()}
-    limits = thresholds_for(tables, plan, stalled_days, measured)
-    counts = stalled_counts(tables, plan, dims, period, limits, moment)
+        parts.append(aggregate(rows, group, **metrics))
+        if group and stage.id not in given:  # ungrouped, the stage's own p90 is in its row
+            p90s.append(measured(stays, stage))
+        if moment is not None:
+            counts.append(stalled_part(tables, stays, stage, dims, period, given, moment))
+    raw, found, ungrouped = one_query(parts, counts, p90s)
+    raw = raw.reindex(columns=["stage", *group, *COLUMNS[1:6]])
+    p90 = ungrouped.reindex(columns=["stage", "p90_days"]) if group else raw
+    limits = {str(k): number(v) for k, v in zip(p90["stage"], p90["p90_days"], strict=True)}
+    limits.update(given)
+    found = found.reindex(columns=["stage", "stalled", *group])
     stages = [s.id for s in pipeline(plan)]
-    out = fill(raw, counts, stages, group, [*COLUMNS[1:3], "stalled"], COLUMNS[3:6])
+    out = fill(raw, found, stages, group, [*COLUMNS[1:3], "stalled"], COLUMNS[3:6])
     out["threshold_days"] = out["stage"].map(limits).astype("float64")
     return labelled(out[[*COLUMNS, *group]], tables)
 

@@ -83,8 +83,10 @@ import pandas as pd
 
 from missionline.data.schema import Table
 from missionline.errors import MissionlineError
+from missionline.metrics.batch import one_query
 from missionline.metrics.periods import period_start
 from missionline.metrics.records import Dimension, Records, resolve_dimension
+from missionline.metrics.stays import needs_owner
 from missionline.plan.models import Plan
 
 MARKETING = "marketing"
@@ -120,12 +122,12 @@ def _week(ts: ir.TimestampValue) -> ir.DateValue:
     return period_start(ts, "week")
 
 
-def _weekly(table: ir.Table, keys: list[str], **metrics: ir.Value) -> pd.DataFrame:
-    """Aggregate ``table`` by week and group in the engine and return the small result."""
-    return table.group_by(["week", *keys]).agg(**metrics).to_pandas()
+def _weekly(table: ir.Table, keys: list[str], **metrics: ir.Value) -> ir.Table:
+    """Aggregate ``table`` by week and group."""
+    return table.group_by(["week", *keys]).agg(**metrics)
 
 
-def _spend(tables: dict[str, ir.Table], dims: Sequence[Dimension], marketing: str) -> pd.DataFrame:
+def _spend(tables: dict[str, ir.Table], dims: Sequence[Dimension], marketing: str) -> ir.Table:
     """Marketing spend per week, each row spread over the weeks its period overlaps."""
     spend = tables["spend"]
     spend = spend.filter(spend.function == marketing)
@@ -164,10 +166,13 @@ def _spend(tables: dict[str, ir.Table], dims: Sequence[Dimension], marketing: st
 
 def _touches(
     tables: dict[str, ir.Table], dims: Sequence[Dimension], records: Records, marketing: str
-) -> pd.DataFrame:
+) -> ir.Table:
     """Marketing touches per week; a touch takes its person's dimensions, else its account's."""
     touches = tables["touches"]
     touches = touches.filter(touches.function == marketing)
+    if not dims:  # no dimension to look up: no split by the record touched
+        rows = touches.select(week=_week(touches.at))
+        return _weekly(rows, [], marketing_touches=rows.count())
     parts = []
     for record_type, condition, record in (
         ("person", touches.person_id.notnull(), touches.person_id),
@@ -187,18 +192,20 @@ def _handoffs(
     dims: Sequence[Dimension],
     records: Records,
     stages: Sequence[str],
-) -> pd.DataFrame:
-    """Distinct records entering each hand-off stage per week."""
+) -> list[ir.Table]:
+    """Distinct records entering each hand-off stage per week: a part per stage."""
     events = tables["stage_events"]
     frames = []
     for stage_id in stages:
         rows = events.filter(events.stage == stage_id)
-        rows = rows.group_by([rows.record_id, _week(rows.entered_at).name("week")]).agg(
-            owner_id=rows.owner_id.argmin(rows.entered_at)
-        )
+        keys = [rows.record_id, _week(rows.entered_at).name("week")]
+        if needs_owner(dims):
+            rows = rows.group_by(keys).agg(owner_id=rows.owner_id.argmin(rows.entered_at))
+        else:
+            rows = rows.select(*keys).distinct()
         rows = records.attach(rows, plan.lifecycle.stage(stage_id).record_type, dims)
         frames.append(_weekly(rows, [d.name for d in dims], mql_entries=rows.count()))
-    return pd.concat(frames, ignore_index=True)
+    return frames
 
 
 def _opportunities(
@@ -206,7 +213,7 @@ def _opportunities(
     dims: Sequence[Dimension],
     records: Records,
     kinds: Sequence[str] | None,
-) -> list[pd.DataFrame]:
+) -> list[ir.Table]:
     """Pipeline created, bookings and open-deal changes per week and group."""
     opps = tables["opportunities"]
     owners = tables["owners"]
@@ -242,9 +249,16 @@ def _opportunities(
     ]
 
 
-def _rep_capacity(tables: dict[str, ir.Table]) -> float | None:
+def _rep_capacity(tables: dict[str, ir.Table]) -> ir.Table:
+    """One row: the sum of the capacities above zero, ``_capacity``."""
     owners = tables["owners"]
-    total = owners.filter(owners.capacity > 0).capacity.sum().execute()
+    reps = owners.filter(owners.capacity > 0)
+    return reps.aggregate(_capacity=reps.capacity.sum())
+
+
+def _capacity_value(frame: pd.DataFrame) -> float | None:
+    """The rep capacity from :func:`_rep_capacity`'s row; None when there is none."""
+    total = frame["_capacity"].iloc[0] if len(frame) else None
     return None if total is None or pd.isna(total) or total == 0 else float(total)
 
 
@@ -279,13 +293,14 @@ def wave(
             f"{', '.join(plan.stage_ids())}"
         )
     records = Records(tables)
-    parts = [
-        _spend(tables, dims, marketing),
-        _touches(tables, dims, records, marketing),
+    *parts, capacity = one_query(
+        [_spend(tables, dims, marketing)],
+        [_touches(tables, dims, records, marketing)],
         _handoffs(tables, plan, dims, records, stages),
-        *_opportunities(tables, dims, records, kinds),
-    ]
-    return shape_wave(parts, [d.name for d in dims], _rep_capacity(tables))
+        *([part] for part in _opportunities(tables, dims, records, kinds)),
+        [_rep_capacity(tables)],
+    )
+    return shape_wave(parts, [d.name for d in dims], _capacity_value(capacity))
 
 
 def _axis(parts: Sequence[pd.DataFrame], group: list[str]) -> pd.DataFrame:
