@@ -120,6 +120,15 @@ def _mapped(initiative: ir.StringValue, mapping: dict[str, str]) -> ir.StringVal
     return initiative.substitute(mapping, else_=ibis.null("string"))
 
 
+def spend_dimension(spend: ir.Table, plan: Plan, name: str) -> ir.StringValue:
+    """The value of dimension ``name`` (initiative, channel, message, segment or market) each
+    spend row is attributed to: its own channel, else its initiative's in the plan."""
+    if name == "initiative":
+        return spend.initiative_id
+    attributed = _mapped(spend.initiative_id, _initiative_maps(plan)[name])
+    return spend.channel.fill_null(attributed) if name == "channel" else attributed
+
+
 def _check_dimensions(by: Sequence[str]) -> list[str]:
     """The group names, or a clear error for a dimension spend cannot be split by."""
     for name in by:
@@ -135,15 +144,7 @@ def _spend_aggregate(
 ) -> ir.Table:
     """Spend per group (and period of ``period_start``)."""
     spend = tables["spend"]
-    maps = _initiative_maps(plan)
-    values: dict[str, ir.Value] = {}
-    for name in group:
-        if name == "initiative":
-            values[name] = spend.initiative_id
-        elif name == "channel":
-            values[name] = spend.channel.fill_null(_mapped(spend.initiative_id, maps["channel"]))
-        else:
-            values[name] = _mapped(spend.initiative_id, maps[name])
+    values: dict[str, ir.Value] = {name: spend_dimension(spend, plan, name) for name in group}
     if period:
         values["period"] = period_start(spend.period_start, period)
     rows = spend.select(_amount=spend.amount, **values)

@@ -39,7 +39,7 @@ import ibis
 import ibis.expr.types as ir
 
 from missionline.errors import MissionlineError
-from missionline.metrics.inputs import _initiative_maps, _mapped
+from missionline.metrics.inputs import spend_dimension
 from missionline.plan.models import Plan
 from missionline.workspace import Workspace
 
@@ -205,10 +205,7 @@ def _spend(spend: ir.Table, plan: Plan, name: str, value: str) -> ir.Table:
     """The spend a dimension filter keeps, attributed as ``missionline inputs`` does."""
     if name == "owner":
         return spend.filter(ibis.literal(False))
-    attributed = _mapped(spend.initiative_id, _initiative_maps(plan)[name])
-    if name == "channel":
-        attributed = spend.channel.fill_null(attributed)
-    return spend.filter(attributed == ibis.literal(value))
+    return spend.filter(spend_dimension(spend, plan, name) == ibis.literal(value))
 
 
 def _in_window(
