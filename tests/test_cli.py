@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,16 @@ def test_wave_max_lag_is_bounded(folder: Path, capsys: pytest.CaptureFixture[str
     assert run(capsys, "wave", "-w", str(folder), "--lag", "--max-lag", "520")[0] == 0
     code, _, err = run(capsys, "wave", "-w", str(folder), "--lag", "--max-lag", "600")
     assert code == 2 and "less than or equal to 520" in err
+
+
+def test_the_cli_runs_without_the_web_extra(folder: Path) -> None:
+    """Without the web extra's packages, every command but serve loads and runs (make demo)."""
+    blocked = ["fastapi", "starlette", "uvicorn", "jinja2", "multipart", "argon2", "markupsafe"]
+    script = (
+        "import sys\n"
+        f"sys.modules.update(dict.fromkeys({blocked!r}))\n"  # None: importing them fails
+        "from missionline.cli.main import main\n"
+        f"sys.exit(main(['funnel', '-w', {str(folder)!r}, '--format', 'json']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -34,8 +34,8 @@ from missionline.cli.options import DbOption, FormatOption, WorkspaceOption
 from missionline.cli.output import Format, console, emit, err_console, records
 from missionline.cli.progress import progress_bar
 from missionline.errors import MissionlineError
+from missionline.web.invites import invite_path, new_invite
 from missionline.web.store import INVITE_DAYS, open_store
-from missionline.web.survey import invite_path, new_invite
 from missionline.workspace import Workspace
 
 RecordsOption = Annotated[

@@ -47,10 +47,10 @@ from missionline.report.wave_section import wave_section
 from missionline.web import csrf
 from missionline.web.auth import Principal
 from missionline.web.filters import Filters, filtered
+from missionline.web.invites import invite_path, new_invite
 from missionline.web.scenarios import scenarios_section
 from missionline.web.state import AppState, app_state, page_role
 from missionline.web.store import INVITE_DAYS
-from missionline.web.survey import invite_path, new_invite
 from missionline.web.uploads import import_uploads
 from missionline.workspace import PLAN_FILE, Workspace
 

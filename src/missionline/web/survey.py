@@ -16,13 +16,12 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from missionline.alignment.survey import instrument, record_response
-from missionline.errors import MissionlineError
 from missionline.plan.models import Plan
 from missionline.web import csrf
+from missionline.web.invites import PATH
 from missionline.web.state import AppState, app_state
-from missionline.web.store import INVITE_DAYS, Invite, Store
+from missionline.web.store import Invite
 
-PATH = "/survey"
 THANKS = "Thank you: your answers are recorded. This link cannot be used again."
 REFUSALS = {
     None: (404, "This invitation link is not valid; ask for a new one."),
@@ -31,23 +30,6 @@ REFUSALS = {
 }
 
 router = APIRouter(include_in_schema=False)
-
-
-def invite_path(secret: str) -> str:
-    """The path of the questionnaire for an invitation token."""
-    return f"{PATH}/{secret}"
-
-
-def new_invite(
-    store: Store, plan: Plan, respondent: str, function: str, days: float = INVITE_DAYS
-) -> str:
-    """Create an invitation for a function of the plan; return its token (shown once)."""
-    functions = [f.id for f in plan.functions]
-    if functions and function not in functions:
-        raise MissionlineError(
-            f"unknown function {function!r} for an invitation; use one of {', '.join(functions)}"
-        )
-    return store.add_invite(respondent, function, days)[1]
 
 
 def _page(
