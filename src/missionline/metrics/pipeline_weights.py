@@ -54,26 +54,6 @@ def bookings_target(tables: dict[str, ir.Table], plan: Plan, as_of: pd.Timestamp
     return Target(item.id, item.metric, item.target, start, item.target - done)
 
 
-def _target_match(
-    tables: dict[str, ir.Table], plan: Plan, rows: ir.Table, target: Target | None
-) -> ir.BooleanValue:
-    """True for deals the target's metric counts (its kind, segment and market filters)."""
-    if target is None:
-        return ibis.literal(False)
-    metric = plan.metrics[target.metric]
-    match = ibis.literal(True)
-    if metric.kind is not None:
-        match &= rows._kind == metric.kind
-    if metric.segment is not None or metric.market is not None:
-        accounts = tables["accounts"]
-        if metric.segment is not None:
-            accounts = accounts.filter(accounts.segment == metric.segment)
-        if metric.market is not None:
-            accounts = accounts.filter(accounts.market == metric.market)
-        match &= rows._account.isin(accounts.account_id).fill_null(False)
-    return match.fill_null(False)
-
-
 def opportunity_stages(plan: Plan) -> list[str]:
     """The opportunity stages of the main path, in order."""
     return [s.id for s in plan.lifecycle.path() if s.record_type == "opportunity"]
